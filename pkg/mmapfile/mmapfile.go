@@ -1,0 +1,60 @@
+// Package mmapfile maps a whole file read-only into memory, so that readers
+// of large checkpoints slice tensors out of it without copying.
+package mmapfile
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+)
+
+// File is a read-only memory map of a file.
+type File struct {
+	Path string
+	data []byte
+}
+
+// Open maps path read-only. An empty file maps to an empty slice.
+func Open(path string) (*File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("%s is a directory, not a file", path)
+	}
+	size := st.Size()
+	if size == 0 {
+		return &File{Path: path, data: []byte{}}, nil
+	}
+	if int64(int(size)) != size {
+		return nil, fmt.Errorf("%s: file too large to map (%d bytes)", path, size)
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("mmap %s: %w", path, err)
+	}
+	return &File{Path: path, data: data}, nil
+}
+
+// Bytes returns the mapped contents. The slice is read-only (writing to it
+// faults) and is valid until Close.
+func (f *File) Bytes() []byte { return f.data }
+
+// Size is the file size in bytes.
+func (f *File) Size() int64 { return int64(len(f.data)) }
+
+// Close unmaps the file.
+func (f *File) Close() error {
+	if f == nil || len(f.data) == 0 {
+		return nil
+	}
+	err := syscall.Munmap(f.data)
+	f.data = nil
+	return err
+}
