@@ -1,0 +1,220 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// impls lists every implementation that can run on this machine.
+func impls() []*impl {
+	list := []*impl{generic}
+	if best != generic {
+		list = append(list, best)
+	}
+	return list
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// smallInts returns values in [-8, 8]: every partial sum of products stays
+// exactly representable in float32 for K below 2^24/64, so results are exact.
+func smallInts(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.IntN(17) - 8)
+	}
+	return s
+}
+
+// refMatMulT returns the float64-accumulated reference and, per element,
+// Σ|x·w| + |bias| (the scale of the error bound).
+func refMatMulT(x, w, bias []float32, M, N, K int) (ref, scale []float64) {
+	ref = make([]float64, M*N)
+	scale = make([]float64, M*N)
+	for m := 0; m < M; m++ {
+		for n := 0; n < N; n++ {
+			var s, a float64
+			for k := 0; k < K; k++ {
+				p := float64(x[m*K+k]) * float64(w[n*K+k])
+				s += p
+				a += math.Abs(p)
+			}
+			if bias != nil {
+				s += float64(bias[n])
+				a += math.Abs(float64(bias[n]))
+			}
+			ref[m*N+n], scale[m*N+n] = s, a
+		}
+	}
+	return ref, scale
+}
+
+// gamma is γ(n) = n·u/(1-n·u) with u = 2⁻²⁴, the documented bound factor.
+func gamma(n int) float64 {
+	u := math.Ldexp(1, -24)
+	return float64(n) * u / (1 - float64(n)*u)
+}
+
+var shapes = []struct{ M, N, K int }{
+	{1, 1, 1}, {1, 7, 3}, {1, 16, 16}, {1, 33, 100}, {1, 300, 257}, {1, 5504 / 8, 2048 / 8},
+	{2, 17, 31}, {3, 5, 8}, {5, 31, 17}, {6, 16, 1}, {6, 16, 256}, {7, 17, 255},
+	{11, 47, 513}, {12, 32, 64}, {13, 1, 9}, {1, 1, 1000}, {37, 300, 129},
+	{64, 64, 64}, {100, 257, 300}, {131, 129, 70}, {300, 33, 520}, {6, 600, 7},
+	{45, 2, 3}, {145, 290, 31}, {4, 1024, 96},
+}
+
+func TestMatMulTAgainstReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, sh := range shapes {
+		x := randSlice(r, sh.M*sh.K)
+		w := randSlice(r, sh.N*sh.K)
+		bias := randSlice(r, sh.N)
+		for _, withBias := range []bool{false, true} {
+			b := bias
+			if !withBias {
+				b = nil
+			}
+			ref, scale := refMatMulT(x, w, b, sh.M, sh.N, sh.K)
+			bound := gamma(sh.K + 1)
+			var outs [][]float32
+			for _, im := range impls() {
+				for _, threads := range []int{1, 2, 3} {
+					name := fmt.Sprintf("%s/M%d_N%d_K%d/bias=%v/t%d", im.name, sh.M, sh.N, sh.K, withBias, threads)
+					out := make([]float32, sh.M*sh.N+1)
+					out[sh.M*sh.N] = 12345 // sentinel: must not be written
+					matMulT(im, threads, out, x, w, b, sh.M, sh.N, sh.K)
+					if out[sh.M*sh.N] != 12345 {
+						t.Fatalf("%s: wrote past M*N", name)
+					}
+					out = out[:sh.M*sh.N]
+					for i, v := range out {
+						if d := math.Abs(float64(v) - ref[i]); d > bound*scale[i] || math.IsNaN(float64(v)) {
+							t.Fatalf("%s: out[%d]=%g ref=%g |diff|=%g > bound %g", name, i, v, ref[i], d, bound*scale[i])
+						}
+					}
+					outs = append(outs, out)
+				}
+			}
+			// The thread count never changes the result of one implementation.
+			per := len(outs) / len(impls())
+			for i := range outs {
+				base := outs[i/per*per]
+				for j := range base {
+					if outs[i][j] != base[j] {
+						t.Fatalf("M%d_N%d_K%d: result depends on thread count at %d: %g vs %g", sh.M, sh.N, sh.K, j, outs[i][j], base[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulTExactIntegers(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, sh := range shapes {
+		x := smallInts(r, sh.M*sh.K)
+		w := smallInts(r, sh.N*sh.K)
+		bias := smallInts(r, sh.N)
+		ref, _ := refMatMulT(x, w, bias, sh.M, sh.N, sh.K)
+		for _, im := range impls() {
+			out := make([]float32, sh.M*sh.N)
+			for i := range out {
+				out[i] = float32(math.NaN()) // must be overwritten
+			}
+			matMulT(im, 2, out, x, w, bias, sh.M, sh.N, sh.K)
+			for i, v := range out {
+				if float64(v) != ref[i] {
+					t.Fatalf("%s M%d_N%d_K%d: out[%d]=%g want %g", im.name, sh.M, sh.N, sh.K, i, v, ref[i])
+				}
+			}
+		}
+	}
+}
+
+func TestMatMulTEdgeCases(t *testing.T) {
+	// K == 0: out = bias (or 0); M or N == 0: nothing written.
+	out := []float32{9, 9, 9, 9}
+	MatMulT(out, nil, nil, []float32{1, 2}, 2, 2, 0)
+	if want := []float32{1, 2, 1, 2}; fmt.Sprint(out) != fmt.Sprint(want) {
+		t.Fatalf("K=0 with bias: got %v want %v", out, want)
+	}
+	MatMulT(out, nil, nil, nil, 2, 2, 0)
+	if fmt.Sprint(out) != fmt.Sprint([]float32{0, 0, 0, 0}) {
+		t.Fatalf("K=0 without bias: got %v", out)
+	}
+	out = []float32{7}
+	MatMulT(out, []float32{1}, nil, nil, 1, 0, 1)
+	if out[0] != 7 {
+		t.Fatalf("N=0 wrote output")
+	}
+	for _, tc := range []struct {
+		name string
+		f    func()
+	}{
+		{"short out", func() { MatMulT(make([]float32, 3), make([]float32, 4), make([]float32, 4), nil, 2, 2, 2) }},
+		{"short x", func() { MatMulT(make([]float32, 4), make([]float32, 3), make([]float32, 4), nil, 2, 2, 2) }},
+		{"short w", func() { MatMulT(make([]float32, 4), make([]float32, 4), make([]float32, 3), nil, 2, 2, 2) }},
+		{"short bias", func() { MatMulT(make([]float32, 4), make([]float32, 4), make([]float32, 4), []float32{1}, 2, 2, 2) }},
+		{"negative", func() { MatMulT(nil, nil, nil, nil, -1, 2, 2) }},
+		{"dot length", func() { Dot(make([]float32, 2), make([]float32, 3)) }},
+		{"axpy length", func() { Axpy(1, make([]float32, 2), make([]float32, 3)) }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", tc.name)
+				}
+			}()
+			tc.f()
+		}()
+	}
+}
+
+func TestDotAxpy(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 129, 1000, 2048, 4099} {
+		a, b := randSlice(r, n), randSlice(r, n)
+		var ref, scale float64
+		for i := range a {
+			p := float64(a[i]) * float64(b[i])
+			ref += p
+			scale += math.Abs(p)
+		}
+		for _, im := range impls() {
+			got := float64(im.dot(a, b))
+			if d := math.Abs(got - ref); d > gamma(n)*scale {
+				t.Fatalf("%s dot n=%d: %g want %g (|diff| %g)", im.name, n, got, ref, d)
+			}
+			ai, bi := smallInts(r, n), smallInts(r, n)
+			var refi float64
+			for i := range ai {
+				refi += float64(ai[i]) * float64(bi[i])
+			}
+			if got := im.dot(ai, bi); float64(got) != refi {
+				t.Fatalf("%s dot ints n=%d: %g want %g", im.name, n, got, refi)
+			}
+			y := randSlice(r, n)
+			y0 := append([]float32(nil), y...)
+			alpha := float32(r.NormFloat64())
+			im.axpy(alpha, a, y)
+			for i := range y {
+				want := float64(y0[i]) + float64(alpha)*float64(a[i])
+				tol := 2 * math.Ldexp(1, -24) * (math.Abs(float64(y0[i])) + math.Abs(float64(alpha)*float64(a[i])))
+				if d := math.Abs(float64(y[i]) - want); d > tol {
+					t.Fatalf("%s axpy n=%d i=%d: %g want %g", im.name, n, i, y[i], want)
+				}
+			}
+		}
+	}
+	if Dot(nil, nil) != 0 {
+		t.Fatal("Dot(nil, nil) != 0")
+	}
+}
