@@ -12,8 +12,8 @@ func TestBF16RoundTrip(t *testing.T) {
 	}{
 		{1, 0x3f80},
 		{-2, 0xc000},
-		{1.00390625, 0x3f80},         // exactly half an ulp above 1: ties to even (down)
-		{1.01171875, 0x3f82},         // 1.5 ulp: ties to even (up)
+		{1.00390625, 0x3f80}, // exactly half an ulp above 1: ties to even (down)
+		{1.01171875, 0x3f82}, // 1.5 ulp: ties to even (up)
 		{float32(math.Inf(1)), 0x7f80},
 		{0, 0},
 	} {
