@@ -112,7 +112,9 @@ func gemv(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 	if threads == 1 {
 		units = 1
 	}
-	per := (N + units - 1) / units
+	// per is a multiple of 4 so every row of W is handled by the same code
+	// (4-row or single-row kernel) whatever the thread count.
+	per := ((N+units-1)/units + 3) / 4 * 4
 	parallel(threads, units, func(_, u int) {
 		n0 := u * per
 		n1 := min(n0+per, N)

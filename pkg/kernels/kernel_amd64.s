@@ -1,0 +1,331 @@
+// AVX2 + FMA kernels. Selected at run time only when the CPU (and OS) support
+// AVX2 and FMA; see select_amd64.go.
+
+#include "textflag.h"
+
+// One k step of the 6×16 micro-kernel: two 8-wide loads of the packed W
+// panel, six broadcasts of x, twelve FMAs into Y4..Y15.
+#define KSTEP(boff, aoff) \
+	VMOVUPS      boff(DI), Y0;            \
+	VMOVUPS      boff+32(DI), Y1;         \
+	VBROADCASTSS aoff(SI), Y2;            \
+	VFMADD231PS  Y0, Y2, Y4;              \
+	VFMADD231PS  Y1, Y2, Y5;              \
+	VBROADCASTSS aoff(SI)(DX*1), Y3;      \
+	VFMADD231PS  Y0, Y3, Y6;              \
+	VFMADD231PS  Y1, Y3, Y7;              \
+	VBROADCASTSS aoff(SI)(DX*2), Y2;      \
+	VFMADD231PS  Y0, Y2, Y8;              \
+	VFMADD231PS  Y1, Y2, Y9;              \
+	VBROADCASTSS aoff(R8), Y3;            \
+	VFMADD231PS  Y0, Y3, Y10;             \
+	VFMADD231PS  Y1, Y3, Y11;             \
+	VBROADCASTSS aoff(R8)(DX*1), Y2;      \
+	VFMADD231PS  Y0, Y2, Y12;             \
+	VFMADD231PS  Y1, Y2, Y13;             \
+	VBROADCASTSS aoff(R8)(DX*2), Y3;      \
+	VFMADD231PS  Y0, Y3, Y14;             \
+	VFMADD231PS  Y1, Y3, Y15
+
+// func kernel6x16AVX2(kc int, a *float32, lda int, b *float32, c *float32, ldc int)
+// c[i*ldc+j] += Σ_{p<kc} a[i*lda+p]·b[p*16+j] for i<6, j<16; kc ≥ 1.
+TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ lda+16(FP), DX
+	SHLQ $2, DX
+	MOVQ b+24(FP), DI
+	MOVQ c+32(FP), R9
+	MOVQ ldc+40(FP), R10
+	SHLQ $2, R10
+	LEAQ (SI)(DX*2), R8
+	ADDQ DX, R8                 // R8 = row 3 of a
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   tail
+
+loop4:
+	KSTEP(0, 0)
+	KSTEP(64, 4)
+	KSTEP(128, 8)
+	KSTEP(192, 12)
+	ADDQ $256, DI
+	ADDQ $16, SI
+	ADDQ $16, R8
+	DECQ BX
+	JNZ  loop4
+
+tail:
+	ANDQ $3, CX
+	JZ   store
+
+loop1:
+	KSTEP(0, 0)
+	ADDQ $64, DI
+	ADDQ $4, SI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  loop1
+
+store:
+	VADDPS  (R9), Y4, Y4
+	VADDPS  32(R9), Y5, Y5
+	VMOVUPS Y4, (R9)
+	VMOVUPS Y5, 32(R9)
+	ADDQ    R10, R9
+	VADDPS  (R9), Y6, Y6
+	VADDPS  32(R9), Y7, Y7
+	VMOVUPS Y6, (R9)
+	VMOVUPS Y7, 32(R9)
+	ADDQ    R10, R9
+	VADDPS  (R9), Y8, Y8
+	VADDPS  32(R9), Y9, Y9
+	VMOVUPS Y8, (R9)
+	VMOVUPS Y9, 32(R9)
+	ADDQ    R10, R9
+	VADDPS  (R9), Y10, Y10
+	VADDPS  32(R9), Y11, Y11
+	VMOVUPS Y10, (R9)
+	VMOVUPS Y11, 32(R9)
+	ADDQ    R10, R9
+	VADDPS  (R9), Y12, Y12
+	VADDPS  32(R9), Y13, Y13
+	VMOVUPS Y12, (R9)
+	VMOVUPS Y13, 32(R9)
+	ADDQ    R10, R9
+	VADDPS  (R9), Y14, Y14
+	VADDPS  32(R9), Y15, Y15
+	VMOVUPS Y14, (R9)
+	VMOVUPS Y15, 32(R9)
+	VZEROUPPER
+	RET
+
+// HSUM reduces the 8 lanes of Y register r into the low lane of X register r,
+// using X0 as scratch.
+#define HSUM(yr, xr) \
+	VEXTRACTF128 $1, yr, X0; \
+	VADDPS       X0, xr, xr; \
+	VHADDPS      xr, xr, xr; \
+	VHADDPS      xr, xr, xr
+
+// func dot4AVX2(x *float32, w *float32, k int, ldw int, out *float32)
+// out[r] = Σ_{i<k} x[i]·w[r*ldw+i] for r < 4.
+TEXT ·dot4AVX2(SB), NOSPLIT, $0-40
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ k+16(FP), CX
+	MOVQ ldw+24(FP), DX
+	SHLQ $2, DX
+	MOVQ out+32(FP), R9
+	LEAQ (DI)(DX*2), R8         // R8 = row 2
+
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $4, BX
+	JZ   d4tail8
+
+d4loop16:
+	VMOVUPS     (SI), Y0
+	VMOVUPS     32(SI), Y1
+	VFMADD231PS (DI), Y0, Y8
+	VFMADD231PS 32(DI), Y1, Y12
+	VFMADD231PS (DI)(DX*1), Y0, Y9
+	VFMADD231PS 32(DI)(DX*1), Y1, Y13
+	VFMADD231PS (R8), Y0, Y10
+	VFMADD231PS 32(R8), Y1, Y14
+	VFMADD231PS (R8)(DX*1), Y0, Y11
+	VFMADD231PS 32(R8)(DX*1), Y1, Y15
+	ADDQ        $64, SI
+	ADDQ        $64, DI
+	ADDQ        $64, R8
+	DECQ        BX
+	JNZ         d4loop16
+
+d4tail8:
+	VADDPS Y12, Y8, Y8
+	VADDPS Y13, Y9, Y9
+	VADDPS Y14, Y10, Y10
+	VADDPS Y15, Y11, Y11
+	TESTQ  $8, CX
+	JZ     d4reduce
+	VMOVUPS     (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+	VFMADD231PS (DI)(DX*1), Y0, Y9
+	VFMADD231PS (R8), Y0, Y10
+	VFMADD231PS (R8)(DX*1), Y0, Y11
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	ADDQ        $32, R8
+
+d4reduce:
+	HSUM(Y8, X8)
+	HSUM(Y9, X9)
+	HSUM(Y10, X10)
+	HSUM(Y11, X11)
+	ANDQ $7, CX
+	JZ   d4store
+
+d4loop1:
+	VMOVSS      (SI), X0
+	VFMADD231SS (DI), X0, X8
+	VFMADD231SS (DI)(DX*1), X0, X9
+	VFMADD231SS (R8), X0, X10
+	VFMADD231SS (R8)(DX*1), X0, X11
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	ADDQ        $4, R8
+	DECQ        CX
+	JNZ         d4loop1
+
+d4store:
+	VMOVSS X8, (R9)
+	VMOVSS X9, 4(R9)
+	VMOVSS X10, 8(R9)
+	VMOVSS X11, 12(R9)
+	VZEROUPPER
+	RET
+
+// func dotAVX2(a *float32, b *float32, n int) float32
+TEXT ·dotAVX2(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ n+16(FP), CX
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	MOVQ CX, BX
+	SHRQ $5, BX
+	JZ   dtail8
+
+dloop32:
+	VMOVUPS     (SI), Y0
+	VMOVUPS     32(SI), Y1
+	VMOVUPS     64(SI), Y2
+	VMOVUPS     96(SI), Y3
+	VFMADD231PS (DI), Y0, Y8
+	VFMADD231PS 32(DI), Y1, Y9
+	VFMADD231PS 64(DI), Y2, Y10
+	VFMADD231PS 96(DI), Y3, Y11
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         dloop32
+
+dtail8:
+	VADDPS Y9, Y8, Y8
+	VADDPS Y11, Y10, Y10
+	VADDPS Y10, Y8, Y8
+	MOVQ   CX, BX
+	ANDQ   $31, BX
+	SHRQ   $3, BX
+	JZ     dreduce
+
+dloop8:
+	VMOVUPS     (SI), Y0
+	VFMADD231PS (DI), Y0, Y8
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        BX
+	JNZ         dloop8
+
+dreduce:
+	HSUM(Y8, X8)
+	ANDQ $7, CX
+	JZ   dstore
+
+dloop1:
+	VMOVSS      (SI), X0
+	VFMADD231SS (DI), X0, X8
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	DECQ        CX
+	JNZ         dloop1
+
+dstore:
+	VMOVSS X8, ret+24(FP)
+	VZEROUPPER
+	RET
+
+// func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+// y[i] += alpha·x[i] for i < n.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Y15
+	MOVQ         x+8(FP), SI
+	MOVQ         y+16(FP), DI
+	MOVQ         n+24(FP), CX
+	MOVQ         CX, BX
+	SHRQ         $5, BX
+	JZ           atail8
+
+aloop32:
+	VMOVUPS     (DI), Y0
+	VMOVUPS     32(DI), Y1
+	VMOVUPS     64(DI), Y2
+	VMOVUPS     96(DI), Y3
+	VFMADD231PS (SI), Y15, Y0
+	VFMADD231PS 32(SI), Y15, Y1
+	VFMADD231PS 64(SI), Y15, Y2
+	VFMADD231PS 96(SI), Y15, Y3
+	VMOVUPS     Y0, (DI)
+	VMOVUPS     Y1, 32(DI)
+	VMOVUPS     Y2, 64(DI)
+	VMOVUPS     Y3, 96(DI)
+	ADDQ        $128, SI
+	ADDQ        $128, DI
+	DECQ        BX
+	JNZ         aloop32
+
+atail8:
+	MOVQ CX, BX
+	ANDQ $31, BX
+	SHRQ $3, BX
+	JZ   atail1
+
+aloop8:
+	VMOVUPS     (DI), Y0
+	VFMADD231PS (SI), Y15, Y0
+	VMOVUPS     Y0, (DI)
+	ADDQ        $32, SI
+	ADDQ        $32, DI
+	DECQ        BX
+	JNZ         aloop8
+
+atail1:
+	ANDQ $7, CX
+	JZ   adone
+
+aloop1:
+	VMOVSS      (DI), X0
+	VFMADD231SS (SI), X15, X0
+	VMOVSS      X0, (DI)
+	ADDQ        $4, SI
+	ADDQ        $4, DI
+	DECQ        CX
+	JNZ         aloop1
+
+adone:
+	VZEROUPPER
+	RET
