@@ -220,5 +220,5 @@ func firstNonFinite(v []float32) int {
 	return -1
 }
 
-// tensorOf is a convenience for tests: an F32 tensor from a state-dict entry.
+// Tensor wraps a state-dict entry as an F32 tensor.
 func (n NamedTensor) Tensor() *tensor.Tensor { return tensor.FromFloat32(n.Name, n.Shape, n.Data) }

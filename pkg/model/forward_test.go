@@ -1,0 +1,322 @@
+package model
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/qnnkit/qnnkit/pkg/checkpoint"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
+)
+
+func loadTiny(t testing.TB) *Weights {
+	t.Helper()
+	ck, err := checkpoint.Open("../../testdata/tinyqwen2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ck.Close() })
+	w, err := Load(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+type linearStats struct {
+	Name      string  `json:"name"`
+	InAbsMax  float64 `json:"in_absmax"`
+	InSum     float64 `json:"in_sum"`
+	InAbsSum  float64 `json:"in_abssum"`
+	OutAbsMax float64 `json:"out_absmax"`
+	OutSum    float64 `json:"out_sum"`
+	OutAbsSum float64 `json:"out_abssum"`
+}
+
+type promptGolden struct {
+	IDs     []int         `json:"ids"`
+	Shape   []int         `json:"shape"`
+	Linears []linearStats `json:"linears"`
+	logits  []float32
+}
+
+func loadGolden(t testing.TB) *promptGolden {
+	t.Helper()
+	raw, err := os.ReadFile("../../testdata/model/prompt.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g promptGolden
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("prompt.json: %v", err)
+	}
+	b, err := os.ReadFile("../../testdata/model/prompt_logits.f32")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.logits, err = tensor.Float32sFromBytes(b); err != nil {
+		t.Fatalf("prompt_logits.f32: %v", err)
+	}
+	if len(g.Shape) != 2 || g.Shape[0] != len(g.IDs) || len(g.logits) != g.Shape[0]*g.Shape[1] {
+		t.Fatalf("golden shape %v, %d ids, %d logits", g.Shape, len(g.IDs), len(g.logits))
+	}
+	return &g
+}
+
+// diffStats compares got against the reference want: maxRel is
+// max|got−want| / max|want| over all elements.
+type diffStats struct {
+	maxAbs, meanAbs, refAbsMax, maxRel float64
+	maxElemRel                         float64 // max |got−want|/|want| over |want| ≥ 1e-2·refAbsMax
+}
+
+func compare(got, want []float32) diffStats {
+	var s diffStats
+	for _, w := range want {
+		s.refAbsMax = math.Max(s.refAbsMax, math.Abs(float64(w)))
+	}
+	for i := range want {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		s.maxAbs = math.Max(s.maxAbs, d)
+		s.meanAbs += d
+		if a := math.Abs(float64(want[i])); a >= 1e-2*s.refAbsMax {
+			s.maxElemRel = math.Max(s.maxElemRel, d/a)
+		}
+	}
+	s.meanAbs /= float64(len(want))
+	s.maxRel = s.maxAbs / s.refAbsMax
+	return s
+}
+
+func argmaxRows(x []float32, n int) []int {
+	var out []int
+	for r := 0; r+n <= len(x); r += n {
+		best := r
+		for i := r; i < r+n; i++ {
+			if x[i] > x[best] {
+				best = i
+			}
+		}
+		out = append(out, best-r)
+	}
+	return out
+}
+
+func TestForwardMatchesTorch(t *testing.T) {
+	w := loadTiny(t)
+	g := loadGolden(t)
+	m := New(w)
+	var calls []string
+	got := map[string]linearStats{}
+	m.Hook = func(l *Linear, in, out []float32, rows int) {
+		if rows != len(g.IDs) || len(in) != rows*l.In || len(out) != rows*l.Out {
+			t.Errorf("%s: rows %d, len(in) %d, len(out) %d", l.Name, rows, len(in), len(out))
+		}
+		calls = append(calls, l.Name)
+		var s linearStats
+		for _, v := range in {
+			s.InAbsMax = math.Max(s.InAbsMax, math.Abs(float64(v)))
+			s.InSum += float64(v)
+			s.InAbsSum += math.Abs(float64(v))
+		}
+		for _, v := range out {
+			s.OutAbsMax = math.Max(s.OutAbsMax, math.Abs(float64(v)))
+			s.OutSum += float64(v)
+			s.OutAbsSum += math.Abs(float64(v))
+		}
+		got[l.Name] = s
+	}
+	logits, err := m.Forward(g.IDs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logits) != len(g.logits) {
+		t.Fatalf("got %d logits, want %d", len(logits), len(g.logits))
+	}
+	s := compare(logits, g.logits)
+	t.Logf("logits vs torch: max|Δ| %.3g, mean|Δ| %.3g, max|ref| %.4g, max rel (max|Δ|/max|ref|) %.3g, max elementwise rel (|ref| ≥ 1%% of max) %.3g",
+		s.maxAbs, s.meanAbs, s.refAbsMax, s.maxRel, s.maxElemRel)
+	if s.maxRel > 1e-4 {
+		t.Errorf("max relative error %.3g > 1e-4", s.maxRel)
+	}
+	ga, wa := argmaxRows(logits, w.Config.VocabSize), argmaxRows(g.logits, w.Config.VocabSize)
+	for i := range wa {
+		if ga[i] != wa[i] {
+			t.Errorf("row %d: argmax %d, torch %d", i, ga[i], wa[i])
+		}
+	}
+
+	// The hook sees every linear once, in Linears order, with torch's
+	// forward-hook input and output.
+	var want []string
+	for _, l := range w.Linears() {
+		want = append(want, l.Name)
+	}
+	if strings.Join(calls, ",") != strings.Join(want, ",") {
+		t.Fatalf("hook order\n got %v\nwant %v", calls, want)
+	}
+	if len(g.Linears) != len(want) {
+		t.Fatalf("golden has %d linears, model %d", len(g.Linears), len(want))
+	}
+	for _, ref := range g.Linears {
+		s := got[ref.Name]
+		for _, c := range []struct {
+			what           string
+			got, want, tol float64
+		}{
+			{"in absmax", s.InAbsMax, ref.InAbsMax, 1e-4 * ref.InAbsMax},
+			{"in sum", s.InSum, ref.InSum, 1e-4 * ref.InAbsSum},
+			{"in abssum", s.InAbsSum, ref.InAbsSum, 1e-4 * ref.InAbsSum},
+			{"out absmax", s.OutAbsMax, ref.OutAbsMax, 1e-4 * ref.OutAbsMax},
+			{"out sum", s.OutSum, ref.OutSum, 1e-4 * ref.OutAbsSum},
+			{"out abssum", s.OutAbsSum, ref.OutAbsSum, 1e-4 * ref.OutAbsSum},
+		} {
+			if math.Abs(c.got-c.want) > c.tol {
+				t.Errorf("%s %s: %.7g, torch %.7g", ref.Name, c.what, c.got, c.want)
+			}
+		}
+	}
+}
+
+func TestIncrementalDecodingEqualsFullForward(t *testing.T) {
+	w := loadTiny(t)
+	g := loadGolden(t)
+	m := New(w)
+	ids := g.IDs
+	vocab := w.Config.VocabSize
+	full, err := m.Forward(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		chunks []int
+	}{
+		{"one by one", repeat(1, len(ids))},
+		{"prefill then decode", append([]int{20}, repeat(1, len(ids)-20)...)},
+		{"uneven chunks", []int{5, 1, 9, 3, 14}},
+		{"single chunk", []int{len(ids)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cache := NewKVCache(w.Config, len(ids))
+			var inc []float32
+			p := 0
+			for _, n := range tc.chunks {
+				if cache.Len() != p {
+					t.Fatalf("cache.Len() = %d, want %d", cache.Len(), p)
+				}
+				lg, err := m.Forward(ids[p:p+n], cache)
+				if err != nil {
+					t.Fatal(err)
+				}
+				inc = append(inc, lg...)
+				p += n
+			}
+			if p != len(ids) || len(inc) != len(ids)*vocab {
+				t.Fatalf("consumed %d ids, %d logits", p, len(inc))
+			}
+			if s := compare(inc, full); s.maxRel > 1e-5 {
+				t.Errorf("incremental vs full: max rel %.3g (max|Δ| %.3g)", s.maxRel, s.maxAbs)
+			}
+		})
+	}
+}
+
+func repeat(v, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+func TestKVCacheCapacityAndTruncate(t *testing.T) {
+	w := loadTiny(t)
+	m := New(w)
+	ids := loadGolden(t).IDs[:12]
+	cache := NewKVCache(w.Config, 10)
+	if _, err := m.Forward(ids[:8], cache); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Forward(ids[8:11], cache); err == nil || !strings.Contains(err.Error(), "capacity") {
+		t.Fatalf("overflow: err = %v, want a capacity error", err)
+	}
+	if cache.Len() != 8 {
+		t.Fatalf("failed forward changed the cache: Len %d, want 8", cache.Len())
+	}
+	// Rewind to 4 and redo 4..9: same logits as an uninterrupted run.
+	cache.Truncate(4)
+	if cache.Len() != 4 {
+		t.Fatalf("Len after Truncate(4) = %d", cache.Len())
+	}
+	got, err := m.Forward(ids[4:10], cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := m.Forward(ids[:10], NewKVCache(w.Config, 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := w.Config.VocabSize
+	if s := compare(got, ref[4*v:]); s.maxRel > 1e-5 {
+		t.Errorf("after truncate: max rel %.3g", s.maxRel)
+	}
+	if _, err := m.Forward([]int{w.Config.VocabSize}, nil); err == nil {
+		t.Error("out-of-vocabulary id accepted")
+	}
+}
+
+func TestLayerForwardSteps(t *testing.T) {
+	// Embed + LayerForward for each layer + Logits is Forward, with or
+	// without a cache; running layer by layer leaves Len() at the minimum.
+	w := loadTiny(t)
+	m := New(w)
+	ids := loadGolden(t).IDs[:16]
+	ref, err := m.Forward(ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, withCache := range []bool{false, true} {
+		var cache *KVCache
+		if withCache {
+			cache = NewKVCache(w.Config, 16)
+		}
+		x := m.Embed(ids)
+		for i := range w.Layers {
+			if err := m.LayerForward(i, x, len(ids), cache); err != nil {
+				t.Fatal(err)
+			}
+			if withCache && i < len(w.Layers)-1 && (cache.Len() != 0 || cache.LayerLen(i) != 16) {
+				t.Fatalf("after layer %d: Len %d, LayerLen %d", i, cache.Len(), cache.LayerLen(i))
+			}
+		}
+		got := m.Logits(x, len(ids))
+		if s := compare(got, ref); s.maxAbs != 0 {
+			t.Errorf("cache=%v: layer steps differ from Forward by %.3g", withCache, s.maxAbs)
+		}
+	}
+}
+
+func TestHookCanModifyOutput(t *testing.T) {
+	w := loadTiny(t)
+	m := New(w)
+	m.Hook = func(l *Linear, in, out []float32, rows int) {
+		if l.Name == "lm_head" {
+			for i := range out {
+				out[i] = float32(i % 7)
+			}
+		}
+	}
+	lg, err := m.Forward([]int{1, 2}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range lg {
+		if v != float32(i%7) {
+			t.Fatalf("logit %d = %v: hook modification not returned", i, v)
+		}
+	}
+}
