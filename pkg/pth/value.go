@@ -102,4 +102,6 @@ type storage struct {
 	data func() ([]byte, error)
 }
 
-func (s storage) String() string { return fmt.Sprintf("storage %q (%v × %d)", s.key, s.dtype, s.numel) }
+func (s storage) String() string {
+	return fmt.Sprintf("storage %q (%v × %d)", s.key, s.dtype, s.numel)
+}

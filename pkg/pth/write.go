@@ -312,4 +312,3 @@ func (p *pickler) tensor(t *tensor.Tensor) error {
 	p.buf = append(p.buf, opTuple, opReduce)
 	return nil
 }
-
