@@ -48,6 +48,7 @@ var Readers = []Reader{
 		}
 		return ts, m, nil
 	}},
+	pthReader,
 }
 
 func hasSuffix(s ...string) func(string) bool {
