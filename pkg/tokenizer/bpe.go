@@ -14,9 +14,9 @@ type bpeModel struct {
 	// merges maps a pair of symbol ids (left<<32 | right) to
 	// rank<<32 | merged id.
 	merges       map[uint64]uint64
-	byteLevel    bool      // symbols start as bytes mapped through byteToRune
+	byteLevel    bool       // symbols start as bytes mapped through byteToRune
 	byteIDs      [256]int32 // byte-level: id of each single-byte token, -1 if absent
-	byteFallback bool      // unknown characters become <0xXX> byte tokens
+	byteFallback bool       // unknown characters become <0xXX> byte tokens
 	byteFallIDs  [256]int32
 	unkID        int32 // -1 when there is no unk token
 	fuseUnk      bool
