@@ -1,0 +1,196 @@
+package quant
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
+)
+
+// fp32Layers are the name fragments mllm's quantize tool keeps in F32
+// (mllm v1: tools/quantizer/QuantWriter.cpp fp32_layers).
+func fp32Layers() []string {
+	return []string{
+		"norm", "rope", "bias", "rotary_emb", "_GN", "class_embedding", "embeddings",
+		"logit_scale", "modality_preprocessors", "modality_heads", "modality_postprocessors",
+		"pre_transformer_layer", "pos_embed.inv_freq", "ln_q", "patch_embed.proj",
+	}
+}
+
+// q40Layers are the name fragments it always writes as Q4_0.
+func q40Layers() []string { return []string{"embed_tokens", "word_embeddings"} }
+
+// findInLayers is find_in_layers: a substring test, with the tool's quirk
+// that the exact name "vision_embed_tokens" matches every list.
+func findInLayers(name string, frags []string) bool {
+	if name == "vision_embed_tokens" {
+		return true
+	}
+	for _, f := range frags {
+		if strings.Contains(name, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// TypeFor is getQuantizationTypeFor of mllm's quantize tool for the block
+// targets qnnkit supports: names containing embed_tokens or word_embeddings
+// become Q4_0; names containing norm, rope, bias, rotary_emb, _GN,
+// class_embedding, embeddings, logit_scale, modality_*, pre_transformer_layer,
+// pos_embed.inv_freq, ln_q or patch_embed.proj stay F32; everything else
+// becomes target. (Its Q6_K and Q2_K lists are empty, so they never apply.)
+func TypeFor(name string, target mllmfmt.DType) mllmfmt.DType {
+	if findInLayers(name, q40Layers()) {
+		return mllmfmt.Q4_0
+	}
+	if findInLayers(name, fp32Layers()) {
+		return mllmfmt.F32
+	}
+	return target
+}
+
+// Targets are the quantize tool's type names qnnkit implements.
+func Targets() map[string]mllmfmt.DType {
+	return map[string]mllmfmt.DType{
+		"Q4_0": mllmfmt.Q4_0, "Q8_0": mllmfmt.Q8_0, "Q4_K": mllmfmt.Q4_K,
+		"Q6_K": mllmfmt.Q6_K, "Q8_K": mllmfmt.Q8_K,
+	}
+}
+
+// FileOptions tunes QuantizeFile.
+type FileOptions struct {
+	// KeepOrder writes tensors in the input's index order instead of mllm's
+	// alphabetical (std::map) order. The runtime does not care about the
+	// order; only the alphabetical one gives files identical to mllm's.
+	KeepOrder bool
+	// Progress, when set, is called before each tensor is written.
+	Progress func(i, n int, name string, from, to mllmfmt.DType)
+}
+
+// chunkValues is how many values are quantized at a time: mllm's 1 M-float
+// read chunk, a multiple of every block size, so chunking never changes
+// the bytes; it bounds memory to one chunk whatever the tensor size.
+const chunkValues = 1 << 20
+
+// PlanEntry is one output tensor of QuantizeFile.
+type PlanEntry struct {
+	Name   string
+	Source string        // input tensor read (model.embed_tokens.weight for a synthesized lm_head)
+	From   mllmfmt.DType // input dtype
+	To     mllmfmt.DType // output dtype
+}
+
+// Plan lists what QuantizeFile writes, in output order, and checks every
+// tensor up front: F32 inputs (or I8, copied untouched), a whole number of
+// blocks, and names the .mllm writer will not rename.
+func Plan(in *mllmfmt.File, target mllmfmt.DType, opt FileOptions) ([]PlanEntry, error) {
+	if _, err := FormatOf(target); err != nil {
+		return nil, fmt.Errorf("target type: %w", err)
+	}
+	var names []string
+	for _, e := range in.Entries {
+		names = append(names, e.Name)
+	}
+	if !opt.KeepOrder {
+		sort.Strings(names) // std::map<std::string,…> order: bytewise
+	}
+	_, hasHead := in.Lookup("lm_head.weight")
+	_, hasEmbed := in.Lookup("model.embed_tokens.weight")
+	var plan []PlanEntry
+	for _, n := range names {
+		e, _ := in.Lookup(n)
+		plan = append(plan, PlanEntry{Name: n, Source: n, From: e.DType, To: TypeFor(n, target)})
+	}
+	if !hasHead && hasEmbed {
+		e, _ := in.Lookup("model.embed_tokens.weight")
+		plan = append(plan, PlanEntry{Name: "lm_head.weight", Source: "model.embed_tokens.weight", From: e.DType, To: TypeFor("lm_head.weight", target)})
+	}
+	for i, p := range plan {
+		if strings.Contains(p.Name, "_weight") || strings.Contains(p.Name, "_bias") {
+			return nil, fmt.Errorf("%s: tensor %q: names containing _weight or _bias are renamed by the .mllm index writer (converter.py semantics) but not by mllm's quantize; refusing to write a different name", in.Path, p.Name)
+		}
+		e, _ := in.Lookup(p.Source)
+		switch p.From {
+		case mllmfmt.I8:
+			// int8 tensors (QNN exports) are copied untouched; mllm's tool
+			// would misread them as floats.
+			plan[i].To = mllmfmt.I8
+			continue
+		case mllmfmt.F32:
+		default:
+			return nil, fmt.Errorf("%s: tensor %q has dtype %v; only F32 (and untouched I8) inputs can be quantized", in.Path, p.Source, p.From)
+		}
+		if e.Size%4 != 0 {
+			return nil, fmt.Errorf("%s: tensor %q: %d bytes is not a whole number of float32", in.Path, p.Source, e.Size)
+		}
+		if p.To != mllmfmt.F32 {
+			f, _ := FormatOf(p.To)
+			if _, err := f.Size(int(e.Size / 4)); err != nil {
+				return nil, fmt.Errorf("%s: tensor %q → %v: %w", in.Path, p.Source, p.To, err)
+			}
+		}
+	}
+	return plan, nil
+}
+
+// QuantizeFile writes the .mllm file mllm's `quantize IN OUT TYPE` writes,
+// tensor by tensor (one 1 M-value chunk in memory at a time, quantized on
+// all cores), to w. By default the tensors are in alphabetical order and a
+// missing lm_head.weight is synthesized from model.embed_tokens.weight at
+// the end, so the output is byte-identical to mllm's. It returns the number
+// of tensors written.
+func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt FileOptions) (int, error) {
+	plan, err := Plan(in, target, opt)
+	if err != nil {
+		return 0, err
+	}
+	names := make([]string, len(plan))
+	for i, p := range plan {
+		names[i] = p.Name
+	}
+	mw, err := mllmfmt.NewWriter(w, names)
+	if err != nil {
+		return 0, err
+	}
+	for i, p := range plan {
+		if opt.Progress != nil {
+			opt.Progress(i, len(plan), p.Name, p.From, p.To)
+		}
+		e, _ := in.Lookup(p.Source)
+		data := in.Data(e)
+		if p.To == mllmfmt.F32 || p.To == mllmfmt.I8 {
+			if err := mw.WriteTensor(p.Name, p.To, data); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
+			var total int64
+			for off := 0; off < len(data); off += 4 * chunkValues {
+				end := min(len(data), off+4*chunkValues)
+				x, err := tensor.Float32sFromBytes(data[off:end])
+				if err != nil {
+					return total, err
+				}
+				q, err := Quantize(p.To, x)
+				if err != nil {
+					return total, fmt.Errorf("values %d..%d: %w", off/4, end/4, err)
+				}
+				n, err := out.Write(q)
+				total += int64(n)
+				if err != nil {
+					return total, err
+				}
+			}
+			return total, nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", in.Path, err)
+		}
+	}
+	return len(plan), mw.Close()
+}
