@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/checkpoint"
+	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
+	"github.com/qnnkit/qnnkit/pkg/pth"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
+)
+
+// source is an opened input: tensors in output order plus the memory maps
+// they alias (so finished pages can be dropped from the resident set).
+type source struct {
+	tensors []*tensor.Tensor
+	maps    [][]byte
+	closers []io.Closer
+}
+
+func (s *source) Close() {
+	for _, c := range s.closers {
+		c.Close()
+	}
+}
+
+// openSource opens --input_model with converter.py's ordering rules.
+func openSource(path, typ string) (*source, error) {
+	s := &source{}
+	var err error
+	switch {
+	case strings.HasSuffix(path, ".json"):
+		if typ == "torch" && filepath.Base(path) != "pytorch_model.bin.index.json" {
+			return nil, fmt.Errorf("%s: a torch index must be named pytorch_model.bin.index.json (as converter.py requires)", path)
+		}
+		err = s.openIndex(path, typ)
+	case typ == "torch":
+		var ts []*tensor.Tensor
+		ts, err = s.openPth(path)
+		s.tensors = ts
+	case typ == "safetensor":
+		var ts []*tensor.Tensor
+		ts, err = s.openSafetensors(path)
+		// converter.py iterates safe_open(...).keys(): alphabetical.
+		sort.SliceStable(ts, func(i, j int) bool { return ts[i].Name < ts[j].Name })
+		s.tensors = ts
+	default:
+		err = fmt.Errorf("unknown --type %q (want torch, safetensor or vocab)", typ)
+	}
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	if len(s.tensors) == 0 {
+		s.Close()
+		return nil, fmt.Errorf("%s: No tensors to write", path)
+	}
+	return s, nil
+}
+
+func (s *source) openPth(path string) ([]*tensor.Tensor, error) {
+	if strings.HasSuffix(path, ".safetensors") {
+		return nil, fmt.Errorf("%s: a safetensors file needs --type=safetensor", path)
+	}
+	f, err := pth.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, f)
+	s.maps = append(s.maps, f.Mapping())
+	ts, err := pth.StateDict(f.Root)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return ts, nil
+}
+
+func (s *source) openSafetensors(path string) ([]*tensor.Tensor, error) {
+	ts, m, err := checkpoint.OpenSafetensors(path)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, m)
+	s.maps = append(s.maps, m.Bytes())
+	return ts, nil
+}
+
+// openIndex follows a sharded index's weight_map order.
+func (s *source) openIndex(path, typ string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	keys, shards, err := weightMap(raw)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	opened := map[string]map[string]*tensor.Tensor{}
+	dir := filepath.Dir(path)
+	for i, k := range keys {
+		sh := shards[i]
+		if strings.ContainsAny(sh, `/\`) || sh == ".." || sh == "." {
+			return fmt.Errorf("%s: shard %q of %q must be a file name in the index's directory", path, sh, k)
+		}
+		byName, ok := opened[sh]
+		if !ok {
+			p := filepath.Join(dir, sh)
+			var ts []*tensor.Tensor
+			if typ == "torch" {
+				ts, err = s.openPth(p)
+			} else {
+				ts, err = s.openSafetensors(p)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: shard of %q: %w", path, k, err)
+			}
+			byName = map[string]*tensor.Tensor{}
+			for _, t := range ts {
+				byName[t.Name] = t
+			}
+			opened[sh] = byName
+		}
+		t, ok := byName[k]
+		if !ok {
+			return fmt.Errorf("%s: tensor %q is not in shard %s", path, k, sh)
+		}
+		s.tensors = append(s.tensors, t)
+	}
+	return nil
+}
+
+// weightMap decodes an index's weight_map in file order.
+func weightMap(raw []byte) (keys, shards []string, err error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return nil, nil, err
+	}
+	wm, ok := top["weight_map"]
+	if !ok {
+		return nil, nil, fmt.Errorf("no weight_map")
+	}
+	dec := json.NewDecoder(bytes.NewReader(wm))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, nil, fmt.Errorf("weight_map is not an object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, nil, err
+		}
+		k := kt.(string)
+		var v string
+		if err := dec.Decode(&v); err != nil {
+			return nil, nil, fmt.Errorf("weight_map[%q]: %w", k, err)
+		}
+		if seen[k] {
+			return nil, nil, fmt.Errorf("weight_map: %q appears twice", k)
+		}
+		seen[k] = true
+		keys = append(keys, k)
+		shards = append(shards, v)
+	}
+	if len(keys) == 0 {
+		return nil, nil, fmt.Errorf("weight_map is empty")
+	}
+	return keys, shards, nil
+}
+
+// outCode is converter.py's dtype rule (spec §6.3, Q13): int8 and bool are
+// written raw as I8 (16), uint8 raw as code 31, everything else as F32.
+func outCode(d tensor.DType) mllmfmt.DType {
+	switch d {
+	case tensor.I8, tensor.Bool:
+		return mllmfmt.I8
+	case tensor.U8:
+		return mllmfmt.KleidiAIQ4_0
+	}
+	return mllmfmt.F32
+}
+
+// options of a model conversion.
+type convertOptions struct {
+	sparse   bool
+	progress func(n int64) // bytes of source data consumed
+}
+
+// sparseName is converter.py's --model_type sparse rename.
+func sparseName(name string) (string, bool) {
+	if !strings.Contains(name, "down_proj.weight") {
+		return name, false
+	}
+	return strings.ReplaceAll(name, "weight", "weight_T"), true
+}
+
+// qnnKeys mark a QNN export, which sparse mode cannot handle (spec Q16).
+var qnnKeys = []string{".weight.scale", ".input_scale", ".output_scale", ".clip_input", ".clip_output", ".bias.scale"}
+
+// convertModel writes src's tensors to out (an .mllm path), atomically.
+func convertModel(src *source, out string, opt convertOptions) (int64, error) {
+	names := make([]string, len(src.tensors))
+	for i, t := range src.tensors {
+		names[i] = t.Name
+		if opt.sparse {
+			for _, q := range qnnKeys {
+				if strings.HasSuffix(t.Name, q) {
+					return 0, fmt.Errorf("--model_type sparse cannot convert a QNN export (tensor %q): its down_proj.weight.scale is a 0-dim tensor that converter.py would try to transpose (spec Q16)", t.Name)
+				}
+			}
+			if n, ok := sparseName(t.Name); ok {
+				if len(t.Shape) < 2 {
+					return 0, fmt.Errorf("--model_type sparse: tensor %q has shape %v, cannot transpose its last two dimensions", t.Name, t.Shape)
+				}
+				names[i] = n
+			}
+		}
+	}
+	f, err := atomicfile.Create(out)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Abort()
+	w, err := mllmfmt.NewWriter(f, names)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", out, err)
+	}
+	buf := make([]byte, chunkBytes)
+	for i, t := range src.tensors {
+		_, transpose := sparseName(t.Name)
+		transpose = transpose && opt.sparse
+		err := w.WriteTensorFrom(names[i], outCode(t.DType), func(wr io.Writer) (int64, error) {
+			return writeTensor(wr, t, transpose, buf, src.maps, opt.progress)
+		})
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", out, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		return 0, fmt.Errorf("%s: %w", out, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	if err := f.Commit(); err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// chunkBytes is the size of the conversion buffer (output bytes).
+const chunkBytes = 4 << 20
+
+// writeTensor streams one tensor's converted bytes in chunks.
+func writeTensor(w io.Writer, t *tensor.Tensor, transpose bool, buf []byte, maps [][]byte, progress func(int64)) (int64, error) {
+	raw, err := t.Data()
+	if err != nil {
+		return 0, err
+	}
+	if int64(len(raw)) != t.NumBytes() {
+		return 0, fmt.Errorf("%d bytes of data for %v %v, want %d", len(raw), t.DType, t.Shape, t.NumBytes())
+	}
+	es := t.DType.Size()
+	code := outCode(t.DType)
+	if transpose {
+		return writeTransposed(w, t, raw, progress)
+	}
+	var n int64
+	if code != mllmfmt.F32 || t.DType == tensor.F32 {
+		// Raw copy (I8, bool, U8, F32).
+		for off := 0; off < len(raw); off += chunkBytes {
+			c := raw[off:min(off+chunkBytes, len(raw))]
+			k, err := w.Write(c)
+			n += int64(k)
+			if err != nil {
+				return n, err
+			}
+			release(maps, c)
+			if progress != nil {
+				progress(int64(len(c)))
+			}
+		}
+		return n, nil
+	}
+	per := len(buf) / 4
+	f32 := make([]float32, per)
+	for off := 0; off < len(raw); off += per * es {
+		c := raw[off:min(off+per*es, len(raw))]
+		m := len(c) / es
+		if err := tensor.ToFloat32(t.DType, c, f32[:m]); err != nil {
+			return n, err
+		}
+		for i, v := range f32[:m] {
+			putF32(buf[4*i:], v)
+		}
+		k, err := w.Write(buf[:4*m])
+		n += int64(k)
+		if err != nil {
+			return n, err
+		}
+		release(maps, c)
+		if progress != nil {
+			progress(int64(len(c)))
+		}
+	}
+	return n, nil
+}
+
+func putF32(b []byte, v float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(v)) }
+
+// writeTransposed writes transpose(-2,-1).contiguous() of the converted
+// tensor (sparse mode; materializes one tensor).
+func writeTransposed(w io.Writer, t *tensor.Tensor, raw []byte, progress func(int64)) (int64, error) {
+	var el []byte
+	es := 1
+	if outCode(t.DType) == mllmfmt.F32 {
+		v, err := t.Float32()
+		if err != nil {
+			return 0, err
+		}
+		el = tensor.Float32Bytes(v)
+		es = 4
+	} else {
+		el = raw
+	}
+	nd := len(t.Shape)
+	r, c := t.Shape[nd-2], t.Shape[nd-1]
+	out := make([]byte, len(el))
+	mat := r * c * es
+	for b := 0; b*mat < len(el); b++ {
+		src, dst := el[b*mat:(b+1)*mat], out[b*mat:(b+1)*mat]
+		for i := 0; i < r; i++ {
+			for j := 0; j < c; j++ {
+				copy(dst[(j*r+i)*es:(j*r+i+1)*es], src[(i*c+j)*es:(i*c+j+1)*es])
+			}
+		}
+	}
+	k, err := w.Write(out)
+	if progress != nil {
+		progress(int64(len(raw)))
+	}
+	return int64(k), err
+}
+
+// release drops the pages of b from the resident set when b lies inside
+// one of the read-only file maps (they are re-read from the page cache if
+// touched again). Memory not inside a map is never touched.
+func release(maps [][]byte, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	for _, m := range maps {
+		if len(m) == 0 {
+			continue
+		}
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
+		if p < base || p+uintptr(len(b)) > base+uintptr(len(m)) {
+			continue
+		}
+		page := uintptr(os.Getpagesize())
+		start := (p - base) &^ (page - 1)
+		end := p - base + uintptr(len(b))
+		syscall.Madvise(m[start:end], syscall.MADV_DONTNEED)
+		return
+	}
+}
