@@ -6,6 +6,7 @@ var generic = &impl{
 	name:    "generic",
 	kernel:  kernelGeneric,
 	dotRows: dotRowsGeneric,
+	dot3x4:  dot3x4Generic,
 	packB:   packBGeneric,
 	dot:     dotGeneric,
 	axpy:    axpyGeneric,
@@ -61,6 +62,14 @@ func dotRowsGeneric(out, x, w []float32, K int) {
 	x = x[:K]
 	for j := range out {
 		out[j] = dotGeneric(x, w[j*K:j*K+K])
+	}
+}
+
+func dot3x4Generic(out *[12]float32, x0, x1, x2, w []float32, K int) {
+	for i, x := range [3][]float32{x0, x1, x2} {
+		for j := 0; j < 4; j++ {
+			out[i*4+j] = dotGeneric(x[:K], w[j*K:j*K+K])
+		}
 	}
 }
 

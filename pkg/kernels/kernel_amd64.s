@@ -41,6 +41,27 @@ TEXT ·kernel6x16AVX2(SB), NOSPLIT, $0-48
 	LEAQ (SI)(DX*2), R8
 	ADDQ DX, R8                 // R8 = row 3 of a
 
+	// Prefetch the C tile (6 rows × 64 bytes, possibly straddling two lines)
+	// so that the final read-modify-write does not wait on L2/L3.
+	MOVQ       R9, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+	ADDQ       R10, R11
+	PREFETCHT0 (R11)
+	PREFETCHT0 60(R11)
+
 	VXORPS Y4, Y4, Y4
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
@@ -327,5 +348,188 @@ aloop1:
 	JNZ         aloop1
 
 adone:
+	VZEROUPPER
+	RET
+
+// func transpose8x8AVX2(src *float32, lds int, dst *float32, blocks int)
+// For b < blocks, i < 8, r < 8: dst[(b*8+i)*16 + r] = src[r*lds + b*8 + i].
+// Packs 8 rows of W into half of a 16-wide panel (see packBAVX2).
+TEXT ·transpose8x8AVX2(SB), NOSPLIT, $0-32
+	MOVQ src+0(FP), SI
+	MOVQ lds+8(FP), DX
+	SHLQ $2, DX
+	MOVQ dst+16(FP), DI
+	MOVQ blocks+24(FP), CX
+	LEAQ (SI)(DX*2), R8
+	ADDQ DX, R8                 // row 3
+	LEAQ (R8)(DX*2), R9
+	ADDQ DX, R9                 // row 6
+	TESTQ CX, CX
+	JZ   tdone
+
+tloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(DX*1), Y1
+	VMOVUPS (SI)(DX*2), Y2
+	VMOVUPS (R8), Y3
+	VMOVUPS (R8)(DX*1), Y4
+	VMOVUPS (R8)(DX*2), Y5
+	VMOVUPS (R9), Y6
+	VMOVUPS (R9)(DX*1), Y7
+
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+	VMOVUPS Y8, (DI)
+	VMOVUPS Y9, 64(DI)
+	VMOVUPS Y10, 128(DI)
+	VMOVUPS Y11, 192(DI)
+	VMOVUPS Y12, 256(DI)
+	VMOVUPS Y13, 320(DI)
+	VMOVUPS Y14, 384(DI)
+	VMOVUPS Y15, 448(DI)
+
+	ADDQ $32, SI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	ADDQ $512, DI
+	DECQ CX
+	JNZ  tloop
+
+tdone:
+	VZEROUPPER
+	RET
+
+// Scalar tail step for one row of x (in X0) against the 4 rows of w.
+#define T3X4ROW(x, a0, a1, a2, a3) \
+	VMOVSS      x, X0;                 \
+	VFMADD231SS (DI), X0, a0;          \
+	VFMADD231SS (DI)(DX*1), X0, a1;    \
+	VFMADD231SS (R8), X0, a2;          \
+	VFMADD231SS (R8)(DX*1), X0, a3
+
+// func dot3x4AVX2(x0, x1, x2 *float32, w *float32, ldw int, k int, out *float32)
+// out[i*4+j] = Σ_{p<k} xi[p]·w[j*ldw+p] for i < 3, j < 4.
+TEXT ·dot3x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ x0+0(FP), SI
+	MOVQ x1+8(FP), R11
+	MOVQ x2+16(FP), R12
+	MOVQ w+24(FP), DI
+	MOVQ ldw+32(FP), DX
+	SHLQ $2, DX
+	MOVQ k+40(FP), CX
+	MOVQ out+48(FP), R9
+	LEAQ (DI)(DX*2), R8         // row 2 of w
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	MOVQ CX, BX
+	SHRQ $3, BX
+	JZ   t34reduce
+
+t34loop8:
+	VMOVUPS     (SI), Y0
+	VMOVUPS     (R11), Y1
+	VMOVUPS     (R12), Y2
+	VMOVUPS     (DI), Y3
+	VFMADD231PS Y3, Y0, Y4
+	VFMADD231PS Y3, Y1, Y8
+	VFMADD231PS Y3, Y2, Y12
+	VMOVUPS     (DI)(DX*1), Y3
+	VFMADD231PS Y3, Y0, Y5
+	VFMADD231PS Y3, Y1, Y9
+	VFMADD231PS Y3, Y2, Y13
+	VMOVUPS     (R8), Y3
+	VFMADD231PS Y3, Y0, Y6
+	VFMADD231PS Y3, Y1, Y10
+	VFMADD231PS Y3, Y2, Y14
+	VMOVUPS     (R8)(DX*1), Y3
+	VFMADD231PS Y3, Y0, Y7
+	VFMADD231PS Y3, Y1, Y11
+	VFMADD231PS Y3, Y2, Y15
+	ADDQ        $32, SI
+	ADDQ        $32, R11
+	ADDQ        $32, R12
+	ADDQ        $32, DI
+	ADDQ        $32, R8
+	DECQ        BX
+	JNZ         t34loop8
+
+t34reduce:
+	HSUM(Y4, X4)
+	HSUM(Y5, X5)
+	HSUM(Y6, X6)
+	HSUM(Y7, X7)
+	HSUM(Y8, X8)
+	HSUM(Y9, X9)
+	HSUM(Y10, X10)
+	HSUM(Y11, X11)
+	HSUM(Y12, X12)
+	HSUM(Y13, X13)
+	HSUM(Y14, X14)
+	HSUM(Y15, X15)
+	ANDQ $7, CX
+	JZ   t34store
+
+t34loop1:
+	T3X4ROW((SI), X4, X5, X6, X7)
+	T3X4ROW((R11), X8, X9, X10, X11)
+	T3X4ROW((R12), X12, X13, X14, X15)
+	ADDQ $4, SI
+	ADDQ $4, R11
+	ADDQ $4, R12
+	ADDQ $4, DI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  t34loop1
+
+t34store:
+	VMOVSS X4, (R9)
+	VMOVSS X5, 4(R9)
+	VMOVSS X6, 8(R9)
+	VMOVSS X7, 12(R9)
+	VMOVSS X8, 16(R9)
+	VMOVSS X9, 20(R9)
+	VMOVSS X10, 24(R9)
+	VMOVSS X11, 28(R9)
+	VMOVSS X12, 32(R9)
+	VMOVSS X13, 36(R9)
+	VMOVSS X14, 40(R9)
+	VMOVSS X15, 44(R9)
 	VZEROUPPER
 	RET

@@ -75,6 +75,9 @@ type impl struct {
 	kernel func(kc int, a []float32, lda int, b []float32, c []float32, ldc int)
 	// dotRows computes out[j] = Σ_{k<K} x[k]·w[j*K+k] for j < len(out).
 	dotRows func(out, x, w []float32, K int)
+	// dot3x4 computes out[i*4+j] = Σ_{k<K} xi[k]·w[j*K+k] for i < 3,
+	// j < 4: three rows of x against four rows of W.
+	dot3x4 func(out *[12]float32, x0, x1, x2, w []float32, K int)
 	// packB packs rows n0..n0+cols-1 (cols ≤ nr), columns p0..p0+kc-1 of the
 	// row-major [*, K] matrix w into dst as kc×nr (k-major), zero-padding
 	// missing columns.

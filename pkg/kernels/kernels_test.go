@@ -218,3 +218,64 @@ func TestDotAxpy(t *testing.T) {
 		t.Fatal("Dot(nil, nil) != 0")
 	}
 }
+
+func TestPackB(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	const K = 70
+	w := randSlice(r, 40*K)
+	for _, im := range impls() {
+		for _, tc := range []struct{ n0, cols, p0, kc int }{
+			{0, 16, 0, 64}, {3, 16, 5, 65}, {24, 16, 1, 7}, {20, 13, 0, 70}, {39, 1, 69, 1}, {8, 16, 0, 70},
+		} {
+			got := make([]float32, tc.kc*nr)
+			for i := range got {
+				got[i] = float32(math.NaN())
+			}
+			im.packB(got, w, K, tc.n0, tc.cols, tc.p0, tc.kc)
+			for p := 0; p < tc.kc; p++ {
+				for j := 0; j < nr; j++ {
+					want := float32(0)
+					if j < tc.cols {
+						want = w[(tc.n0+j)*K+tc.p0+p]
+					}
+					if got[p*nr+j] != want {
+						t.Fatalf("%s packB %+v: [%d][%d]=%g want %g", im.name, tc, p, j, got[p*nr+j], want)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulTTunings runs the driver with small and unusual blocking
+// parameters so that every edge (partial kc, nc and mc blocks, split of M
+// across units, the padded copy of x, both paths around gemvMaxM) is hit.
+func TestMatMulTTunings(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	tunings := []tuning{
+		defaultTuning(),
+		{kc: 1, nc: 16, mc: 6, gemvMaxM: 0, gemvRows: 4, padX: true},
+		{kc: 7, nc: 32, mc: 12, gemvMaxM: 1, gemvRows: 8, padX: false},
+		{kc: 64, nc: 48, mc: 18, gemvMaxM: 8, gemvRows: 12, padX: true},
+	}
+	for _, sh := range []struct{ M, N, K int }{{1, 50, 1024}, {5, 17, 33}, {8, 70, 1024}, {25, 100, 130}, {61, 33, 2048}} {
+		x := smallInts(r, sh.M*sh.K)
+		w := smallInts(r, sh.N*sh.K)
+		bias := smallInts(r, sh.N)
+		ref, _ := refMatMulT(x, w, bias, sh.M, sh.N, sh.K)
+		for _, im := range impls() {
+			for ti, tu := range tunings {
+				for _, threads := range []int{1, 2, 5} {
+					out := make([]float32, sh.M*sh.N)
+					matMulTTuned(im, tu, threads, out, x, w, bias, sh.M, sh.N, sh.K)
+					for i, v := range out {
+						if float64(v) != ref[i] {
+							t.Fatalf("%s tuning %d threads %d M%d_N%d_K%d: out[%d]=%g want %g",
+								im.name, ti, threads, sh.M, sh.N, sh.K, i, v, ref[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -6,22 +6,37 @@ import (
 	"sync/atomic"
 )
 
-// Blocking parameters. mr×nr is the register tile of the micro-kernel; a
-// packed kcBlock×nr panel of W (16 KiB) stays in L1 while the micro-kernel
-// streams rows of x; ncBlock columns of W are packed per work unit.
+// Register tile of the micro-kernel: mr rows of x × nr rows of W.
 const (
-	mr      = 6
-	nr      = 16
-	kcBlock = 256
-	ncBlock = 256
-	mcBlock = 144
-	// gemvMaxM: up to this many rows of x, each output row is computed as
-	// dot products against the rows of W (no packing; memory-bound path).
-	gemvMaxM = 2
+	mr = 6
+	nr = 16
 	// minParallelFlops: below this many multiply-adds the call runs on the
 	// calling goroutine only.
 	minParallelFlops = 1 << 16
 )
+
+// tuning holds the blocking parameters. Benchmarks vary them; the exported
+// functions always use defaultTuning.
+type tuning struct {
+	kc int // depth of a packed W panel: kc×nr floats (16 KiB) stay in L1
+	nc int // columns of the output (rows of W) per work unit, multiple of nr
+	mc int // rows of x per block (mc×kc floats stay in L2), multiple of mr
+	// gemvMaxM: up to this many rows of x, outputs are dot products of
+	// rows of x and W without packing (memory-bound decode path).
+	gemvMaxM int
+	gemvRows int // rows of W per work unit on the dot-product path, multiple of 4
+	// padX: copy x to a buffer with a padded row stride when K is a
+	// multiple of padKMultiple (see blocked).
+	padX bool
+}
+
+// padKMultiple: for K a multiple of this, rows of x are 4 KiB-aligned apart
+// and an mc×kc block of x would map to few cache sets.
+const padKMultiple = 1024
+
+func defaultTuning() tuning {
+	return tuning{kc: 256, nc: 256, mc: 144, gemvMaxM: 5, gemvRows: 32, padX: true}
+}
 
 func checkArgs(out, x, w, bias []float32, M, N, K int) {
 	if M < 0 || N < 0 || K < 0 {
@@ -43,6 +58,10 @@ func checkArgs(out, x, w, bias []float32, M, N, K int) {
 
 // matMulT is the shared driver: out = x·Wᵀ (+ bias) using the kernels of im.
 func matMulT(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
+	matMulTTuned(im, defaultTuning(), threads, out, x, w, bias, M, N, K)
+}
+
+func matMulTTuned(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K int) {
 	checkArgs(out, x, w, bias, M, N, K)
 	if M == 0 || N == 0 {
 		return
@@ -57,11 +76,11 @@ func matMulT(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 		}
 		return
 	}
-	if M <= gemvMaxM {
-		gemv(im, threads, out, x, w, bias, M, N, K)
+	if M <= tu.gemvMaxM {
+		gemv(im, tu, threads, out, x, w, bias, M, N, K)
 		return
 	}
-	blocked(im, threads, out, x, w, bias, M, N, K)
+	blocked(im, tu, threads, out, x, w, bias, M, N, K)
 }
 
 func initRow(dst, bias []float32) {
@@ -104,16 +123,19 @@ func parallel(threads, units int, fn func(worker, unit int)) {
 }
 
 // gemv handles few rows of x: every output is a dot product of a row of x
-// with a row of W, computed in place without packing. Work units are ranges
-// of W rows so that each row of W is read from memory once per call.
-func gemv(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
-	const rowsPerUnit = 64
+// with a row of W, computed without packing. Work units are ranges of W rows
+// (a multiple of 4, small enough to stay in L2 while the rows of x pass over
+// them) so that W is read from memory once per call. Rows of x go three at a
+// time through the 3×4 kernel (a pair duplicates its last row); a single
+// row uses the 4-row dot kernel.
+func gemv(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K int) {
+	rowsPerUnit := tu.gemvRows
 	units := (N + rowsPerUnit - 1) / rowsPerUnit
 	if threads == 1 {
 		units = 1
 	}
 	// per is a multiple of 4 so every row of W is handled by the same code
-	// (4-row or single-row kernel) whatever the thread count.
+	// whatever the thread count.
 	per := ((N+units-1)/units + 3) / 4 * 4
 	parallel(threads, units, func(_, u int) {
 		n0 := u * per
@@ -121,10 +143,35 @@ func gemv(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 		if n0 >= n1 {
 			return
 		}
-		for m := 0; m < M; m++ {
-			o := out[m*N+n0 : m*N+n1]
-			im.dotRows(o, x[m*K:m*K+K], w[n0*K:n1*K], K)
-			if bias != nil {
+		var tile [12]float32
+		m := 0
+		for ; m+1 < M; m += 3 {
+			rows := min(3, M-m)
+			x0 := x[m*K : m*K+K]
+			x1 := x[(m+1)*K : (m+1)*K+K]
+			x2 := x1
+			if rows == 3 {
+				x2 = x[(m+2)*K : (m+2)*K+K]
+			}
+			n := n0
+			for ; n+4 <= n1; n += 4 {
+				im.dot3x4(&tile, x0, x1, x2, w[n*K:(n+4)*K], K)
+				for i := 0; i < rows; i++ {
+					copy(out[(m+i)*N+n:(m+i)*N+n+4], tile[i*4:i*4+4])
+				}
+			}
+			if n < n1 {
+				for i := 0; i < rows; i++ {
+					im.dotRows(out[(m+i)*N+n:(m+i)*N+n1], x[(m+i)*K:(m+i)*K+K], w[n*K:n1*K], K)
+				}
+			}
+		}
+		if m < M {
+			im.dotRows(out[m*N+n0:m*N+n1], x[m*K:m*K+K], w[n0*K:n1*K], K)
+		}
+		if bias != nil {
+			for m := 0; m < M; m++ {
+				o := out[m*N+n0 : m*N+n1]
 				for j := range o {
 					o[j] += bias[n0+j]
 				}
@@ -134,11 +181,11 @@ func gemv(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 }
 
 // blocked is the cache-blocked path for many rows of x. The output is cut
-// into work units of at most ncBlock columns × mUnit rows; each unit packs
-// its columns of W panel by panel (kcBlock deep) and runs the mr×nr
-// micro-kernel over them, reading x in place.
-func blocked(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
-	nUnits := (N + ncBlock - 1) / ncBlock
+// into work units of at most tu.nc columns × mUnit rows; each unit packs its
+// columns of W panel by panel (tu.kc deep) and runs the mr×nr micro-kernel
+// over them, reading x in place (or from a stride-padded copy).
+func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K int) {
+	nUnits := (N + tu.nc - 1) / tu.nc
 	mChunks := 1
 	for nUnits*mChunks < 2*threads && M/(2*mChunks) >= 4*mr {
 		mChunks *= 2
@@ -149,16 +196,31 @@ func blocked(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 	units := nUnits * mChunks
 	nt := min(threads, units)
 
-	kc := min(kcBlock, K)
+	// With K a multiple of padKMultiple the rows of an mc×kc block of x fall
+	// in the same few cache sets and evict each other; copy x to a buffer
+	// whose row stride is a whole number of cache lines plus one.
+	xp, lda := x, K
+	if tu.padX && K%padKMultiple == 0 {
+		lda = K + 16
+		xp = make([]float32, M*lda)
+		const rowsPerCopy = 64
+		parallel(threads, (M+rowsPerCopy-1)/rowsPerCopy, func(_, u int) {
+			for m := u * rowsPerCopy; m < min(M, (u+1)*rowsPerCopy); m++ {
+				copy(xp[m*lda:m*lda+K], x[m*K:m*K+K])
+			}
+		})
+	}
+
+	kc := min(tu.kc, K)
 	type scratch struct {
-		bpack []float32 // packed W: ncBlock/nr panels of kc×nr
+		bpack []float32 // packed W: nc/nr panels of kc×nr
 		apad  []float32 // mr rows of x, zero-padded, for the last row tile
 		ctmp  []float32 // mr×nr output tile for edge tiles
 	}
 	scr := make([]scratch, nt)
 	for i := range scr {
 		scr[i] = scratch{
-			bpack: make([]float32, ncBlock*kc),
+			bpack: make([]float32, tu.nc*kc),
 			apad:  make([]float32, mr*kc),
 			ctmp:  make([]float32, mr*nr),
 		}
@@ -166,8 +228,8 @@ func blocked(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 
 	parallel(nt, units, func(worker, u int) {
 		s := &scr[worker]
-		n0 := (u % nUnits) * ncBlock
-		n1 := min(n0+ncBlock, N)
+		n0 := (u % nUnits) * tu.nc
+		n1 := min(n0+tu.nc, N)
 		m0 := (u / nUnits) * mUnit
 		m1 := min(m0+mUnit, M)
 		for m := m0; m < m1; m++ {
@@ -184,30 +246,27 @@ func blocked(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
 			if mFull < m1 {
 				clear(s.apad)
 				for i := 0; i < m1-mFull; i++ {
-					r := (mFull + i) * K
-					copy(s.apad[i*kb:i*kb+kb], x[r+p0:r+p0+kb])
+					r := (mFull + i) * lda
+					copy(s.apad[i*kb:i*kb+kb], xp[r+p0:r+p0+kb])
 				}
 			}
-			for ic := m0; ic < m1; ic += mcBlock {
-				ie := min(ic+mcBlock, m1)
+			for ic := m0; ic < m1; ic += tu.mc {
+				ie := min(ic+tu.mc, m1)
 				for jr := n0; jr < n1; jr += nr {
 					cols := min(nr, n1-jr)
 					bp := s.bpack[(jr-n0)*kb : (jr-n0)*kb+kb*nr]
 					for ir := ic; ir < ie; ir += mr {
 						rows := min(mr, ie-ir)
-						var a []float32
-						lda := K
-						if rows == mr {
-							a = x[ir*K+p0:]
-						} else {
-							a, lda = s.apad, kb
+						a, ld := xp[ir*lda+p0:], lda
+						if rows < mr {
+							a, ld = s.apad, kb
 						}
 						if rows == mr && cols == nr {
-							im.kernel(kb, a, lda, bp, out[ir*N+jr:], N)
+							im.kernel(kb, a, ld, bp, out[ir*N+jr:], N)
 							continue
 						}
 						clear(s.ctmp)
-						im.kernel(kb, a, lda, bp, s.ctmp, nr)
+						im.kernel(kb, a, ld, bp, s.ctmp, nr)
 						for i := 0; i < rows; i++ {
 							o := out[(ir+i)*N+jr : (ir+i)*N+jr+cols]
 							for j := range o {

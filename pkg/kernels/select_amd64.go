@@ -23,7 +23,8 @@ var avx2 = &impl{
 	name:    "avx2-fma",
 	kernel:  kernelAVX2,
 	dotRows: dotRowsAVX2,
-	packB:   packBGeneric,
+	dot3x4:  dot3x4AVX2Slice,
+	packB:   packBAVX2,
 	dot:     dotAVX2Slice,
 	axpy:    axpyAVX2Slice,
 }
@@ -33,6 +34,12 @@ func kernel6x16AVX2(kc int, a *float32, lda int, b *float32, c *float32, ldc int
 
 //go:noescape
 func dot4AVX2(x *float32, w *float32, k int, ldw int, out *float32)
+
+//go:noescape
+func transpose8x8AVX2(src *float32, lds int, dst *float32, blocks int)
+
+//go:noescape
+func dot3x4AVX2(x0, x1, x2 *float32, w *float32, ldw int, k int, out *float32)
 
 //go:noescape
 func dotAVX2(a *float32, b *float32, n int) float32
@@ -82,4 +89,35 @@ func axpyAVX2Slice(alpha float32, x, y []float32) {
 	}
 	_ = y[len(x)-1]
 	axpyAVX2(alpha, &x[0], &y[0], len(x))
+}
+
+// packBAVX2 is packBGeneric with full 16-row panels transposed 8×8 at a time
+// in assembly.
+func packBAVX2(dst, w []float32, K, n0, cols, p0, kc int) {
+	blocks := kc / 8
+	if cols < nr || blocks == 0 {
+		packBGeneric(dst, w, K, n0, cols, p0, kc)
+		return
+	}
+	dst = dst[:kc*nr]
+	base := n0*K + p0
+	_ = w[base+(nr-1)*K+kc-1]
+	transpose8x8AVX2(&w[base], K, &dst[0], blocks)
+	transpose8x8AVX2(&w[base+8*K], K, &dst[8], blocks)
+	for p := blocks * 8; p < kc; p++ {
+		d := dst[p*nr : p*nr+nr]
+		for j := range d {
+			d[j] = w[base+j*K+p]
+		}
+	}
+}
+
+func dot3x4AVX2Slice(out *[12]float32, x0, x1, x2, w []float32, K int) {
+	if K == 0 {
+		*out = [12]float32{}
+		return
+	}
+	_, _, _ = x0[K-1], x1[K-1], x2[K-1]
+	_ = w[4*K-1]
+	dot3x4AVX2(&x0[0], &x1[0], &x2[0], &w[0], K, K, &out[0])
 }
