@@ -563,6 +563,9 @@ func (r *rebuilder) rebuildTensor(st, off, size, stride any) (any, error) {
 	return &tensorValue{t: v.tensor()}, nil
 }
 
+// maxOverlapElems bounds views with more elements than their storage.
+const maxOverlapElems = 1 << 22
+
 // view is a tensor as torch describes it: a strided window on a storage.
 type view struct {
 	st     storage
@@ -588,6 +591,11 @@ func newView(s storage, off int64, shape, stride []int64) (*view, error) {
 			return nil, fmt.Errorf("storage %q: size %v too large", s.key, shape)
 		}
 		n *= d
+	}
+	// Zero or overlapping strides (expand()) can make a view larger than
+	// its storage; bound what materializing it may allocate.
+	if n > s.numel && n > maxOverlapElems {
+		return nil, fmt.Errorf("storage %q: view of %d elements over a storage of %d (overlapping view larger than %d elements)", s.key, n, s.numel, maxOverlapElems)
 	}
 	v := &view{st: s, offset: off, shape: shape, stride: stride, numel: n}
 	if n > 0 {
