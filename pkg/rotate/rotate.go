@@ -1,0 +1,254 @@
+package rotate
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/qnnkit/qnnkit/pkg/model"
+)
+
+// Rotation is the pair of rotations mllm folds into a Qwen2 model: R for
+// the residual stream and one R_v per layer for the value heads.
+type Rotation struct {
+	R []float64 // n×n row-major
+	N int       // hidden size
+	// Rv holds one head_dim×head_dim row-major matrix per layer; a file
+	// whose R_v is a single tensor gives len(Rv) == 1 and RvShared (the
+	// matrix is then used for every layer, as mllm does). Nil means no
+	// value rotation (mllm's R_v=None).
+	Rv       [][]float64
+	RvShared bool
+	HeadDim  int
+	// Seed is the seed NewRotation drew the signs from (0 and meaningless
+	// for a rotation read from a file; see Source).
+	Seed uint64
+	// Source describes where the rotation came from: "seed N" or the file.
+	Source string
+}
+
+// NewRNG returns the generator NewRotation uses for a seed: PCG (math/rand/v2)
+// seeded with (seed, 0).
+func NewRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0)) }
+
+// NewRotation draws R = RandomHadamard(hidden) and R_v[0..layers-1] =
+// RandomHadamard(headDim) from NewRNG(seed), in that order (mllm's RNG
+// consumption order: R's signs, then R_v[0], …, R_v[L−1]).
+func NewRotation(hidden, headDim, layers int, seed uint64) (*Rotation, error) {
+	if layers < 0 {
+		return nil, fmt.Errorf("rotate: %d layers", layers)
+	}
+	rng := NewRNG(seed)
+	r, err := RandomHadamard(hidden, rng)
+	if err != nil {
+		return nil, fmt.Errorf("rotate: R (hidden size %d): %w", hidden, err)
+	}
+	rot := &Rotation{R: r, N: hidden, HeadDim: headDim, Seed: seed, Source: fmt.Sprintf("seed %d", seed)}
+	if _, _, err := HadK(headDim); err != nil {
+		return nil, fmt.Errorf("rotate: R_v (head_dim %d): %w", headDim, err)
+	}
+	rot.Rv = make([][]float64, layers)
+	for l := range rot.Rv {
+		if rot.Rv[l], err = RandomHadamard(headDim, rng); err != nil {
+			return nil, err
+		}
+	}
+	return rot, nil
+}
+
+// Validate checks the matrices' sizes and values.
+func (r *Rotation) Validate() error {
+	if r.N <= 0 || len(r.R) != r.N*r.N {
+		return fmt.Errorf("rotate: R has %d elements for size %d", len(r.R), r.N)
+	}
+	if i := firstNonFinite(r.R); i >= 0 {
+		return fmt.Errorf("rotate: R[%d][%d] is %v", i/r.N, i%r.N, r.R[i])
+	}
+	if r.RvShared && len(r.Rv) != 1 {
+		return fmt.Errorf("rotate: a shared R_v must be one matrix, have %d", len(r.Rv))
+	}
+	for l, m := range r.Rv {
+		if r.HeadDim <= 0 || len(m) != r.HeadDim*r.HeadDim {
+			return fmt.Errorf("rotate: R_v[%d] has %d elements for head_dim %d", l, len(m), r.HeadDim)
+		}
+		if i := firstNonFinite(m); i >= 0 {
+			return fmt.Errorf("rotate: R_v[%d][%d][%d] is %v", l, i/r.HeadDim, i%r.HeadDim, m[i])
+		}
+	}
+	return nil
+}
+
+// RvFor returns layer l's R_v (nil when there is no value rotation).
+func (r *Rotation) RvFor(l int) []float64 {
+	switch {
+	case r.Rv == nil:
+		return nil
+	case r.RvShared:
+		return r.Rv[0]
+	}
+	return r.Rv[l]
+}
+
+func firstNonFinite(v []float64) int {
+	for i, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return i
+		}
+	}
+	return -1
+}
+
+// RotateModel folds rot into w exactly in mllm's order (spec §3.4):
+//
+//  1. untie: lm_head gets its own copy of the embedding;
+//  2. fuse norms: q/k/v ← W·diag(input_layernorm), up/gate ←
+//     W·diag(post_attention_layernorm), lm_head ← W·diag(model.norm), each
+//     as one float32 product; the norm weights become 1;
+//  3. rotate: E ← E·R; per layer q, k, v ← W·R; o ← Rᵀ·W; v ← B_kvᵀ·W and
+//     b_v ← b_v·B_kv; o ← W·B_qo (B = block_diag(R_v[l]) per kv / q head);
+//     up, gate ← W·R; down ← Rᵀ·W; finally lm_head ← W·R.
+//
+// Every product is computed in float64 from the float32 weights and rounded
+// to float32 once per step. Matrices of mllm's random Hadamard form use a
+// fast Walsh–Hadamard transform; any other R uses a dense float64 product
+// summed in index order. The result does not depend on the number of
+// goroutines. Like mllm, head_dim for R_v is hidden_size/num_heads, and
+// config.TieWordEmbeddings is cleared.
+func RotateModel(w *model.Weights, rot *Rotation) error {
+	return rotateModel(w, rot, options{workers: defaultWorkers()})
+}
+
+type options struct {
+	workers int
+	dense   bool // force the dense product (tests)
+}
+
+func rotateModel(w *model.Weights, rot *Rotation, o options) error {
+	c := w.Config
+	if err := rot.Validate(); err != nil {
+		return err
+	}
+	if rot.N != c.HiddenSize {
+		return fmt.Errorf("rotate: R is %dx%d but hidden_size is %d", rot.N, rot.N, c.HiddenSize)
+	}
+	hd := c.HiddenSize / c.NumHeads
+	if c.HiddenSize%c.NumHeads != 0 || hd != c.HeadDim {
+		return fmt.Errorf("rotate: head_dim %d differs from hidden_size/num_attention_heads = %d/%d; mllm's rotation assumes they are equal", c.HeadDim, c.HiddenSize, c.NumHeads)
+	}
+	if rot.Rv != nil {
+		if rot.HeadDim != hd {
+			return fmt.Errorf("rotate: R_v is %dx%d but head_dim is %d", rot.HeadDim, rot.HeadDim, hd)
+		}
+		if !rot.RvShared && len(rot.Rv) != c.NumLayers {
+			return fmt.Errorf("rotate: %d R_v matrices for %d layers", len(rot.Rv), c.NumLayers)
+		}
+	}
+	if len(w.Layers) != c.NumLayers {
+		return fmt.Errorf("rotate: %d layers, config says %d", len(w.Layers), c.NumLayers)
+	}
+	h := c.HiddenSize
+
+	// (1) untie
+	w.Untie()
+
+	// (2) fuse norms: W[o][i] *= g[i] (float64 product of two float32
+	// values is exact, so this equals the float32 multiply).
+	fuse := func(g []float32, ls ...*model.Linear) error {
+		for _, l := range ls {
+			if l.In != len(g) || len(l.W) != l.Out*l.In {
+				return fmt.Errorf("rotate: %s is %dx%d, norm has %d weights", l.Name, l.Out, l.In, len(g))
+			}
+			for o := 0; o < l.Out; o++ {
+				row := l.W[o*l.In : (o+1)*l.In]
+				for i := range row {
+					row[i] = float32(float64(row[i]) * float64(g[i]))
+				}
+			}
+		}
+		for i := range g {
+			g[i] = 1
+		}
+		return nil
+	}
+	for i := range w.Layers {
+		l := &w.Layers[i]
+		if err := fuse(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
+			return err
+		}
+		if err := fuse(l.PostNorm, &l.Up, &l.Gate); err != nil {
+			return err
+		}
+	}
+	if err := fuse(w.Norm, &w.LMHead); err != nil {
+		return err
+	}
+
+	// (3) rotate
+	e := &engine{workers: o.workers}
+	opR := newOp(rot.R, h, o.dense)
+	right := func(l *model.Linear) error { // W ← W·R
+		if l.In != h {
+			return fmt.Errorf("rotate: %s has %d inputs, want %d", l.Name, l.In, h)
+		}
+		e.rightMul(l.W, opR)
+		return nil
+	}
+	leftT := func(l *model.Linear) error { // W ← Rᵀ·W
+		if l.Out != h {
+			return fmt.Errorf("rotate: %s has %d outputs, want %d", l.Name, l.Out, h)
+		}
+		e.leftMulT(l.W, l.In, opR)
+		if l.B != nil { // rotate_output: b ← b·R
+			e.rightMul(l.B, opR)
+		}
+		return nil
+	}
+	if err := checkLen("model.embed_tokens.weight", w.Embed, h); err != nil {
+		return err
+	}
+	e.rightMul(w.Embed, opR)
+	var opV vecOp
+	for i := range w.Layers {
+		l := &w.Layers[i]
+		for _, x := range []*model.Linear{&l.Q, &l.K, &l.V} {
+			if err := right(x); err != nil {
+				return err
+			}
+		}
+		if err := leftT(&l.O); err != nil {
+			return err
+		}
+		if rv := rot.RvFor(i); rv != nil {
+			if opV == nil || !rot.RvShared {
+				opV = newOp(rv, hd, o.dense)
+			}
+			// v_proj: W ← B_kvᵀ·W (per kv head, the hd×hidden block
+			// ← R_vᵀ·block); b_v ← b_v·B_kv.
+			if err := checkLen(l.V.Name+".weight", l.V.W, hd*l.V.In); err != nil {
+				return err
+			}
+			e.leftMulT(l.V.W, l.V.In, opV)
+			if l.V.B != nil {
+				if err := checkLen(l.V.Name+".bias", l.V.B, hd); err != nil {
+					return err
+				}
+				e.rightMul(l.V.B, opV)
+			}
+			// o_proj: W ← W·B_qo (each head segment of each row ← seg·R_v).
+			if err := checkLen(l.O.Name+".weight", l.O.W, hd); err != nil {
+				return err
+			}
+			e.rightMul(l.O.W, opV)
+		}
+		if err := right(&l.Up); err != nil {
+			return err
+		}
+		if err := right(&l.Gate); err != nil {
+			return err
+		}
+		if err := leftT(&l.Down); err != nil {
+			return err
+		}
+	}
+	return right(&w.LMHead)
+}
