@@ -3,6 +3,9 @@ package model
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/qnnkit/qnnkit/pkg/kernels"
 )
@@ -186,51 +189,95 @@ func headMajor(a []float32, rows, heads, hd int) []float32 {
 // [rows][heads·hd] (already rotated); ks and vs hold kvHeads blocks of
 // stride positions × hd (head-major, as KVCache stores them), of which the
 // first pos0+rows are used. Query row r (position pos0+r) attends to keys
-// 0..pos0+r with weights softmax(q·kᵀ · hd^-½); query head h reads kv head
-// h / (heads/kvHeads), as HF's repeat_kv. The result is [rows][heads·hd].
+// 0..pos0+r with weights softmax(q·kᵀ · hd^-½) (masked keys get exactly 0);
+// query head h reads kv head h / (heads/kvHeads), as HF's repeat_kv. The
+// result is [rows][heads·hd].
+//
+// Work is split into (kv head, block of query rows) units run on
+// GOMAXPROCS goroutines; a block only reads the keys it can see.
 func Attention(q, ks, vs []float32, rows, pos0, stride, heads, kvHeads, hd int) []float32 {
-	L := pos0 + rows
-	rep := heads / kvHeads
-	scale := float32(1 / math.Sqrt(float64(hd)))
 	out := make([]float32, rows*heads*hd)
-	qg := make([]float32, rep*rows*hd)
-	sc := make([]float32, rep*rows*L)
-	vt := make([]float32, hd*L)
-	og := make([]float32, rep*rows*hd)
-	for g := 0; g < kvHeads; g++ {
-		// Gather the rep query heads of group g: row j*rows+r.
-		for j := 0; j < rep; j++ {
-			h := g*rep + j
-			for r := 0; r < rows; r++ {
-				copy(qg[(j*rows+r)*hd:(j*rows+r+1)*hd], q[(r*heads+h)*hd:(r*heads+h+1)*hd])
-			}
-		}
-		kg := ks[g*stride*hd : (g*stride+L)*hd]
-		kernels.MatMulT(sc, qg, kg, nil, rep*rows, L, hd)
-		for j := 0; j < rep; j++ {
-			for r := 0; r < rows; r++ {
-				row := sc[(j*rows+r)*L : (j*rows+r+1)*L]
-				n := pos0 + r + 1
-				for t := 0; t < n; t++ {
-					row[t] *= scale
+	blocks := (rows + attnBlock - 1) / attnBlock
+	units := kvHeads * blocks
+	workers := min(runtime.GOMAXPROCS(0), units)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var a attnScratch
+			for {
+				u := int(next.Add(1) - 1)
+				if u >= units {
+					return
 				}
-				Softmax(row[:n])
-				clear(row[n:])
+				g, b := u/blocks, u%blocks
+				r0 := b * attnBlock
+				a.run(out, q, ks, vs, g, r0, min(rows, r0+attnBlock), pos0, stride, heads, kvHeads, hd)
 			}
-		}
-		vg := vs[g*stride*hd : (g*stride+L)*hd]
-		for t := 0; t < L; t++ {
-			for d := 0; d < hd; d++ {
-				vt[d*L+t] = vg[t*hd+d]
-			}
-		}
-		kernels.MatMulT(og, sc, vt, nil, rep*rows, hd, L)
-		for j := 0; j < rep; j++ {
-			h := g*rep + j
-			for r := 0; r < rows; r++ {
-				copy(out[(r*heads+h)*hd:(r*heads+h+1)*hd], og[(j*rows+r)*hd:(j*rows+r+1)*hd])
-			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// attnBlock is the number of query rows per attention work unit.
+const attnBlock = 64
+
+// attnScratch holds one worker's buffers.
+type attnScratch struct{ qg, sc, vt, og []float32 }
+
+func grow(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
+}
+
+// run computes query rows r0..r1-1 of the heads reading kv head g.
+func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, pos0, stride, heads, kvHeads, hd int) {
+	rep := heads / kvHeads
+	n := r1 - r0
+	L := pos0 + r1 // keys visible to the last row of the block
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	a.qg = grow(a.qg, rep*n*hd)
+	a.sc = grow(a.sc, rep*n*L)
+	a.vt = grow(a.vt, hd*L)
+	a.og = grow(a.og, rep*n*hd)
+	// Gather the rep query heads of group g: unit row j*n+i is head
+	// g*rep+j of row r0+i.
+	for j := 0; j < rep; j++ {
+		h := g*rep + j
+		for i := 0; i < n; i++ {
+			r := r0 + i
+			copy(a.qg[(j*n+i)*hd:(j*n+i+1)*hd], q[(r*heads+h)*hd:(r*heads+h+1)*hd])
 		}
 	}
-	return out
+	kernels.MatMulTThreads(1, a.sc, a.qg, ks[g*stride*hd:(g*stride+L)*hd], nil, rep*n, L, hd)
+	for j := 0; j < rep; j++ {
+		for i := 0; i < n; i++ {
+			row := a.sc[(j*n+i)*L : (j*n+i+1)*L]
+			valid := pos0 + r0 + i + 1
+			for t := 0; t < valid; t++ {
+				row[t] *= scale
+			}
+			Softmax(row[:valid])
+			clear(row[valid:])
+		}
+	}
+	vg := vs[g*stride*hd : (g*stride+L)*hd]
+	for t := 0; t < L; t++ {
+		for d := 0; d < hd; d++ {
+			a.vt[d*L+t] = vg[t*hd+d]
+		}
+	}
+	kernels.MatMulTThreads(1, a.og, a.sc, a.vt, nil, rep*n, hd, L)
+	for j := 0; j < rep; j++ {
+		h := g*rep + j
+		for i := 0; i < n; i++ {
+			r := r0 + i
+			copy(out[(r*heads+h)*hd:(r*heads+h+1)*hd], a.og[(j*n+i)*hd:(j*n+i+1)*hd])
+		}
+	}
 }

@@ -100,8 +100,8 @@ func (r *RoPE) Apply(x []float32, rows, heads, pos0 int) {
 }
 
 // Softmax replaces x by softmax(x) in float32: e_i = exp(x_i − max) and
-// p_i = e_i / Σe, with the exponentials evaluated in float64 and rounded,
-// and the sum accumulated in float64. An empty x is left alone.
+// p_i = e_i / Σe, with the exponentials within 1 ulp of float32(exp) and
+// the sum accumulated in float64. An empty x is left alone.
 func Softmax(x []float32) {
 	if len(x) == 0 {
 		return
@@ -114,7 +114,7 @@ func Softmax(x []float32) {
 	}
 	var sum float64
 	for i, v := range x {
-		e := float32(math.Exp(float64(v - m)))
+		e := exp32(v - m)
 		x[i] = e
 		sum += float64(e)
 	}
@@ -124,7 +124,39 @@ func Softmax(x []float32) {
 	}
 }
 
-// SiLU returns x·σ(x) = x / (1 + exp(−x)) rounded to float32.
+// SiLU returns x·σ(x) = x / (1 + exp(−x)) in float32, with exp within
+// 1 ulp of float32(exp(−x)).
 func SiLU(x float32) float32 {
-	return float32(float64(x) / (1 + math.Exp(-float64(x))))
+	return x / (1 + exp32(-x))
 }
+
+// exp32 is float32(exp(x)) for float32 x, within 1 ulp of the correctly
+// rounded value: x = (32m + j)·ln2/32 + r with |r| ≤ ln2/64, exp(x) =
+// 2^m · 2^(j/32) · p(r) with a degree-4 Taylor polynomial, all in float64
+// (relative error before the final rounding < 2e-12). Arguments outside the
+// normal float32 range go to math.Exp.
+func exp32(x float32) float32 {
+	if !(x > -87 && x < 88) { // also NaN
+		return float32(math.Exp(float64(x)))
+	}
+	const (
+		inv   = 32 / math.Ln2
+		ln2hi = 6.93147180369123816490e-01 / 32
+		ln2lo = 1.90821492927058770002e-10 / 32
+		shift = 1.5 * (1 << 52) // adding and subtracting rounds to an integer
+	)
+	xf := float64(x)
+	kf := (xf*inv + shift) - shift
+	k := int64(kf)
+	r := xf - kf*ln2hi - kf*ln2lo
+	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24))))
+	return float32(p * exp2Frac[k&31] * math.Float64frombits(uint64((k>>5)+1023)<<52))
+}
+
+// exp2Frac[j] = 2^(j/32); read-only.
+var exp2Frac = func() (t [32]float64) {
+	for j := range t {
+		t[j] = math.Exp2(float64(j) / 32)
+	}
+	return t
+}()
