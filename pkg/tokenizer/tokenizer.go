@@ -412,13 +412,14 @@ func (t *Tokenizer) SpecialIDs() []int {
 var eosNames = []string{"<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>", "<|end_of_text|>", "<|end|>"}
 
 // EOSIDs returns the ids that end generation: for Qwen "<|im_end|>" and
-// "<|endoftext|>" (mllm's postprocess stops on both); generally those of
-// the known end tokens present in the tokenizer.
+// "<|endoftext|>" (mllm's postprocess stops on both); generally the added
+// tokens among "<|im_end|>", "<|endoftext|>", "</s>", "<|eot_id|>",
+// "<|end_of_text|>" and "<|end|>", in that order.
 func (t *Tokenizer) EOSIDs() []int {
 	var out []int
 	for _, n := range eosNames {
-		if id, ok := t.TokenID(n); ok {
-			out = append(out, id)
+		if a, ok := t.addedByText[n]; ok {
+			out = append(out, a.ID)
 		}
 	}
 	return out

@@ -1,0 +1,127 @@
+package tokenizer
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/dlclark/regexp2"
+)
+
+func scannerPieces(s string) []string {
+	var out []string
+	qwen2Split(s, func(a, b int) { out = append(out, s[a:b]) })
+	return out
+}
+
+func regexPieces(re *regexp2.Regexp, s string) []string {
+	var out []string
+	regexMatcher{re}.find(s, func(a, b int) { out = append(out, s[a:b]) })
+	return out
+}
+
+// TestQwen2ScannerVsRegexp2 compares the hand-written scanner with
+// dlclark/regexp2 (a backtracking engine that supports the lookahead) on
+// random strings over every character class the pattern distinguishes.
+// U+017F is left out: Oniguruma (used by Hugging Face) case-folds it to
+// "s" in (?i:'s), regexp2 does not; TestQwen2ScannerTable covers it.
+func TestQwen2ScannerVsRegexp2(t *testing.T) {
+	re := regexp2.MustCompile(Qwen2Pattern, regexp2.None)
+	alphabet := []string{"a", "Z", "é", "ß", "中", "ǅ", "0", "9", "٣", "½", "Ⅻ", " ", " ", "\t", "\n", "\r", "\v", "\f",
+		"\u0085", "\u00a0", "\u2028", "\u3000", "\u200b", "'", "s", "S", "t", "r", "e", "v", "l", "L", "m", "d", "D",
+		".", ",", "!", "-", "<", "|", ">", "😀", "\u0301", "_", "\"", "\xff"}
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := 0; i < 5000; i++ {
+		var b strings.Builder
+		for n := 1 + r.IntN(16); n > 0; n-- {
+			b.WriteString(alphabet[r.IntN(len(alphabet))])
+		}
+		s := b.String()
+		if !utf8.ValidString(s) {
+			continue // regexp2 works on runes; the scanner's invalid-byte handling is tested below
+		}
+		got, want := scannerPieces(s), regexPieces(re, s)
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q:\n scanner %q\n regexp2 %q", s, got, want)
+		}
+	}
+}
+
+func TestQwen2ScannerTable(t *testing.T) {
+	cases := []struct {
+		in   string
+		want []string
+	}{
+		{"", nil},
+		{"Hello world", []string{"Hello", " world"}},
+		{"x'ſa", []string{"x", "'ſ", "a"}}, // Oniguruma folds ſ to s (checked against HF)
+		{"I'LL 'Re", []string{"I", "'LL", " '", "Re"}},
+		{"a  b", []string{"a", " ", " b"}},
+		{"a   ", []string{"a", "   "}},
+		{"a \n\n b", []string{"a", " \n\n", " b"}},
+		{"x.\n\ny", []string{"x", ".\n\n", "y"}},
+		{"12 345", []string{"1", "2", " ", "3", "4", "5"}},
+		{".hello", []string{".hello"}},
+		{"\xffab", []string{"\xffab"}},
+		{"\xff\xfe", []string{"\xff\xfe"}},
+	}
+	for _, c := range cases {
+		if got := scannerPieces(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestValidUTF8Lossy(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"abc", "abc"},
+		{"\xe2\x82", "\uFFFD"},                 // truncated 3-byte sequence: one maximal subpart
+		{"\xe2\x82x", "\uFFFDx"},               //
+		{"\xff\xfe", "\uFFFD\uFFFD"},           // two invalid bytes
+		{"\xed\xa0\x80", "\uFFFD\uFFFD\uFFFD"}, // surrogate: ED is a subpart of 1
+		{"\xf0\x9f\x98", "\uFFFD"},
+		{"\xf0\x9f\x98\x80", "😀"},
+		{"\xc0\xaf", "\uFFFD\uFFFD"},
+		{"\xf4\x90\x80\x80", "\uFFFD\uFFFD\uFFFD\uFFFD"},
+		{"a\x80b", "a\uFFFDb"},
+	}
+	for _, c := range cases {
+		if got := ValidUTF8Lossy([]byte(c.in)); got != c.want {
+			t.Errorf("%q: got %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestChatPrompt(t *testing.T) {
+	tok := fullQwen2(t)
+	p := tok.ChatPrompt("Hi")
+	want := "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+	if p != want {
+		t.Fatalf("ChatPrompt = %q", p)
+	}
+	ids := tok.Encode(p, true)
+	if ids[0] != 151644 || ids[len(ids)-3] != 151644 {
+		t.Errorf("special tokens not recognised: %v", ids)
+	}
+	if got := tok.Decode(ids); got != p {
+		t.Errorf("round trip %q", got)
+	}
+	if eos := tok.EOSIDs(); !slices.Equal(eos, []int{151645, 151643}) {
+		t.Errorf("EOSIDs %v", eos)
+	}
+	if n := len(tok.SpecialIDs()); n != 14 {
+		t.Errorf("%d special ids, want 14", n)
+	}
+	if id, ok := tok.TokenID("Ġworld"); !ok || id != 1879 {
+		t.Errorf("TokenID(Ġworld) = %d, %v", id, ok)
+	}
+	if tok.VocabSize() != 151669 {
+		t.Errorf("VocabSize %d", tok.VocabSize())
+	}
+	m := ChatML([]Message{{"user", "a"}, {"assistant", "b"}}, false)
+	if m != "<|im_start|>user\na<|im_end|>\n<|im_start|>assistant\nb<|im_end|>\n" {
+		t.Errorf("ChatML = %q", m)
+	}
+}
