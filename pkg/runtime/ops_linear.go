@@ -55,9 +55,10 @@ func (l *QLinear) Forward(dst, x []int16, rows int, inStep, outStep float32, bit
 	})
 }
 
-// dotI16I8 is the exact integer dot product Σ x[k]·w[k]. Partial sums of
-// 64 products fit int32 (64·32768·128 < 2^31) and are added in int64.
-func dotI16I8(x []int16, w []int8) int64 {
+// dotI16I8Generic is the portable exact integer dot product Σ x[k]·w[k].
+// Partial sums of 64 products fit int32 (64·32768·128 < 2^31) and are
+// added in int64.
+func dotI16I8Generic(x []int16, w []int8) int64 {
 	var acc int64
 	k := 0
 	for ; k+64 <= len(x); k += 64 {

@@ -328,3 +328,26 @@ func TestShadowLinear(t *testing.T) {
 		t.Errorf("output outliers: %v, want [83 20]", got)
 	}
 }
+
+// TestDotI16I8 compares the dispatching integer dot product (AVX2 on
+// amd64) with the portable loop, on random and extreme codes and lengths
+// that exercise the 128-iteration widening and the tails.
+func TestDotI16I8(t *testing.T) {
+	s := uint64(7)
+	next := func() uint64 { s = s*6364136223846793005 + 1442695040888963407; return s >> 33 }
+	for _, n := range []int{0, 1, 15, 16, 17, 256, 704, 2048, 2064, 4100} {
+		for _, extreme := range []bool{false, true} {
+			x := make([]int16, n)
+			w := make([]int8, n)
+			for i := range x {
+				x[i], w[i] = int16(next()), int8(next())
+				if extreme {
+					x[i], w[i] = -32768, -128
+				}
+			}
+			if got, want := dotI16I8(x, w), dotI16I8Generic(x, w); got != want {
+				t.Fatalf("n=%d extreme=%v: %d, generic %d", n, extreme, got, want)
+			}
+		}
+	}
+}
