@@ -1,0 +1,101 @@
+// Command exportqnn is mllm's export_qnn_model.py: it writes the int8 NPU
+// model of a Qwen2 checkpoint from an mllm JSON config.
+//
+//	exportqnn --config_file CFG.json [--output_model PATH] [--format auto|pth|mllm] [--scale-true-div]
+//
+// From export_config it loads model_config.model_name in float32, folds the
+// R file R_path into it when online_rotation is set, reads scale_file (the
+// profiling scale JSON), applies the clip rule (t01m_clip_threshold, strict
+// '>', clip_all, skip_layers.no_clip_*), and writes every profiled Linear
+// weight as int8 [in][out] with `.weight.scale`, plus input/output scales
+// and clip flags per profiled layer; lm_head stays float32. The output is
+// export_config.output_model unless --output_model is given: a PyTorch .pth
+// (torch.load(..., weights_only=True) reads it) or, when the path ends in
+// .mllm or --format mllm is given, the .mllm that converter.py would make
+// from that .pth. quant_bias is refused; a scale JSON whose layers differ
+// from the model's Linear layers is refused. Clip counters go to stdout as
+// mllm prints them; progress goes to stderr.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/qnnkit/qnnkit/pkg/calib"
+	"github.com/qnnkit/qnnkit/pkg/config"
+	"github.com/qnnkit/qnnkit/pkg/export"
+	"github.com/urfave/cli/v3"
+)
+
+func main() {
+	if err := newCommand().Run(context.Background(), os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "exportqnn:", err)
+		os.Exit(1)
+	}
+}
+
+func newCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "exportqnn",
+		Usage:     "export the int8 QNN (NPU) model described by an mllm config (export_qnn_model.py)",
+		UsageText: "exportqnn --config_file CFG.json [--output_model PATH] [--format auto|pth|mllm] [--scale-true-div]",
+		Description: "Reads export_config: model_config (model_name, online_rotation + R_path), scale_file,\n" +
+			"t01m_clip_threshold, clip_all, quant_bias (must be false), output_model.\n" +
+			"Weights of profiled Linear layers become int8 per tensor, scale = max(amax,1e-5)·float32(1/127)\n" +
+			"(the CUDA arithmetic of mllm's script; --scale-true-div uses amax/127), rounded half to even,\n" +
+			"stored transposed [in][out]. Output: .pth by default, or .mllm (converter.py layout and dtype\n" +
+			"codes) when the path ends in .mllm or --format mllm. Written atomically.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config `FILE`", Required: true},
+			&cli.StringFlag{Name: "output_model", Usage: "output `PATH` (overrides export_config.output_model)"},
+			&cli.StringFlag{Name: "format", Value: "auto", Usage: "output format: auto (by extension: .mllm → mllm, else pth), pth or mllm"},
+			&cli.BoolFlag{Name: "scale-true-div", Usage: "weight scale amax/127 (IEEE division) instead of CUDA's amax·float32(1/127)"},
+		},
+		Action: run,
+	}
+}
+
+func run(_ context.Context, cmd *cli.Command) error {
+	cfgPath := cmd.String("config_file")
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return err
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	ec := cfg.Export
+	out := ec.OutputModel
+	if cmd.IsSet("output_model") {
+		out = cmd.String("output_model")
+	}
+	format, err := export.FormatFor(out, cmd.String("format"))
+	if err != nil {
+		return err
+	}
+	if err := export.CheckQNNConfig(ec); err != nil {
+		return fmt.Errorf("%s: %w", cfgPath, err)
+	}
+	sf, err := calib.ReadScaleFile(ec.ScaleFile)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "model: %s\nscale file: %s\noutput model: %s (%s)\n", ec.ModelName, ec.ScaleFile, out, format)
+	m, err := export.LoadModel(ec.ModelConfig, os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	state, rep, err := export.QNNState(m.Weights, sf, ec.ScaleFile, ec, export.QNNOptions{TrueDiv: cmd.Bool("scale-true-div")})
+	if err != nil {
+		return err
+	}
+	rep.Print(os.Stdout)
+	fmt.Fprintf(os.Stderr, "writing %d tensors\n", len(state))
+	if err := export.Write(out, format, state); err != nil {
+		return err
+	}
+	fmt.Printf("Model saved to %s\n", out)
+	return nil
+}

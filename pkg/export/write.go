@@ -1,0 +1,122 @@
+package export
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
+	"github.com/qnnkit/qnnkit/pkg/pth"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
+)
+
+// Format is an output file format.
+type Format string
+
+// Output formats.
+const (
+	PTH  Format = "pth"  // torch.save of an ordered dict of tensors
+	MLLM Format = "mllm" // mllm v1 parameter file, as converter.py makes it from the .pth
+)
+
+// FormatFor picks the output format: explicit when format is "pth" or
+// "mllm", otherwise from the path's extension (.mllm → MLLM, anything else
+// → PTH, as mllm's scripts always write a torch file).
+func FormatFor(path, format string) (Format, error) {
+	switch strings.ToLower(format) {
+	case "pth":
+		return PTH, nil
+	case "mllm":
+		return MLLM, nil
+	case "", "auto":
+		if strings.EqualFold(filepath.Ext(path), ".mllm") {
+			return MLLM, nil
+		}
+		return PTH, nil
+	}
+	return "", fmt.Errorf("--format %q: want pth, mllm or auto", format)
+}
+
+// Write writes s to path in format f, atomically.
+func Write(path string, f Format, s State) error {
+	switch f {
+	case PTH:
+		return WritePTH(path, s)
+	case MLLM:
+		return WriteMLLM(path, s)
+	}
+	return fmt.Errorf("unknown output format %q", f)
+}
+
+// WritePTH writes s as torch.save(dict) would, keys in order (a plain
+// dict, like mllm's `new_model = {}`). Each tensor is a contiguous storage;
+// the transposed int8 weights therefore have shape [in,out] and standard
+// strides (torch saved a strided view of the [out,in] storage; the values
+// are the same).
+func WritePTH(path string, s State) error {
+	d := &pth.Dict{}
+	for _, t := range s {
+		d.Keys = append(d.Keys, t.Name)
+		d.Values = append(d.Values, t)
+	}
+	return pth.Save(path, d)
+}
+
+// MLLMCode is converter.py's dtype mapping (spec §6.3): int8 and bool →
+// 16 (raw bytes), uint8 → 31 (raw), every other dtype → float32 values,
+// code 0.
+func MLLMCode(d tensor.DType) mllmfmt.DType {
+	switch d {
+	case tensor.I8, tensor.Bool:
+		return mllmfmt.I8
+	case tensor.U8:
+		return mllmfmt.KleidiAIQ4_0
+	}
+	return mllmfmt.F32
+}
+
+// WriteMLLM writes s as the .mllm converter.py writes from the .pth that
+// WritePTH makes: same key order, dtypes by MLLMCode, elements in C order.
+// Tensors are produced and written one at a time.
+func WriteMLLM(path string, s State) error {
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Abort()
+	if err := EncodeMLLM(f, s); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// EncodeMLLM streams s into w in the .mllm v1 layout.
+func EncodeMLLM(w io.WriteSeeker, s State) error {
+	mw, err := mllmfmt.NewWriter(w, s.Names())
+	if err != nil {
+		return err
+	}
+	for _, t := range s {
+		code := MLLMCode(t.DType)
+		raw, err := t.Data()
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", t.Name, err)
+		}
+		if int64(len(raw)) != t.NumBytes() {
+			return fmt.Errorf("tensor %q: %d bytes for shape %v %v", t.Name, len(raw), t.Shape, t.DType)
+		}
+		if code == mllmfmt.F32 && t.DType != tensor.F32 {
+			v := make([]float32, t.NumElements())
+			if err := tensor.ToFloat32(t.DType, raw, v); err != nil {
+				return fmt.Errorf("tensor %q: %w", t.Name, err)
+			}
+			raw = tensor.Float32Bytes(v)
+		}
+		if err := mw.WriteTensor(t.Name, code, raw); err != nil {
+			return err
+		}
+	}
+	return mw.Close()
+}
