@@ -5,17 +5,26 @@ Run from the repository root with Debian's torch:
 
     /usr/bin/python3 scripts/gen_model_goldens.py
 
-Outputs (for testdata/tinyqwen2 and a fixed 32-id prompt):
-  testdata/model/prompt_logits.f32   raw little-endian float32 logits [32][vocab]
+Outputs:
+  testdata/model/prompt_logits.f32   tinyqwen2's raw little-endian float32 logits
+                                     [32][vocab] for a fixed 32-id prompt
   testdata/model/prompt.json         ids, shape, torch version, and per-linear
                                      statistics of every hooked linear's input and
-                                     output (absmax, sum, sum of |x|) over the prompt, to check
-                                     the Go hook tap against torch forward hooks.
+                                     output (absmax, sum, sum of |x|) over the prompt,
+                                     to check the Go hook tap against torch forward hooks
+  testdata/model/tinyllama/          a random 2-layer Llama checkpoint (bf16
+                                     safetensors, untied lm_head, no biases, 4:1 GQA,
+                                     rope_theta 5e5, eps 1e-5) made here with a fixed seed
+  testdata/model/tinyllama_logits.f32, tinyllama.json   its logits for 16 ids
+  testdata/model/rope.json           HF's float32 inv_freq bits and cos/sin bits at a
+                                     few positions for several (theta, head_dim)
 """
 
 import json
+import math
 import os
 import re
+import struct
 import sys
 
 import numpy as np
@@ -113,7 +122,95 @@ def main():
     with open(os.path.join(OUT, "prompt.json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    print("wrote %s (%d ids, logits %s)" % (OUT, len(ids), arr.shape))
+    gen_llama()
+    gen_rope()
+    print("wrote %s (%d ids, logits %s; tinyllama; rope)" % (os.path.normpath(OUT), len(ids), arr.shape))
+
+
+def write_safetensors(path, tensors):
+    """Write {name: tensor} as bf16 safetensors (keys sorted, like HF)."""
+    header, blobs, off = {}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].to(torch.bfloat16).contiguous()
+        raw = t.view(torch.int16).numpy().astype("<i2").tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(t.shape), "data_offsets": [off, off + len(raw)]}
+        blobs.append(raw)
+        off += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+LLAMA_CONFIG = {
+    "architectures": ["LlamaForCausalLM"],
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 96,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 1,
+    "vocab_size": 256,
+    "rms_norm_eps": 1e-05,
+    "rope_theta": 500000.0,
+    "tie_word_embeddings": False,
+    "attention_bias": False,
+    "hidden_act": "silu",
+    "max_position_embeddings": 128,
+    "torch_dtype": "bfloat16",
+    "bos_token_id": 1,
+    "eos_token_id": 2,
+}
+
+
+def gen_llama():
+    d = os.path.join(OUT, "tinyllama")
+    os.makedirs(d, exist_ok=True)
+    c = tq.Config(LLAMA_CONFIG)
+    g = torch.Generator().manual_seed(1234)
+    m = tq.Qwen2(c)
+    sd = {}
+    for name, p in m.state_dict().items():
+        if name.endswith("norm.weight"):
+            sd[name] = 1 + 0.2 * torch.randn(p.shape, generator=g)
+        elif name == "model.embed_tokens.weight":
+            sd[name] = torch.randn(p.shape, generator=g)
+        else:
+            sd[name] = torch.randn(p.shape, generator=g) / math.sqrt(p.shape[-1])
+    write_safetensors(os.path.join(d, "model.safetensors"), sd)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(LLAMA_CONFIG, f, indent=2)
+        f.write("\n")
+    lm = tq.load_model(d)
+    ids = [(i * 37 + 11) % c.vocab_size for i in range(16)]
+    arr = tq.forward(lm, ids).numpy().astype("<f4")
+    with open(os.path.join(OUT, "tinyllama_logits.f32"), "wb") as f:
+        f.write(arr.tobytes())
+    with open(os.path.join(OUT, "tinyllama.json"), "w") as f:
+        json.dump({"model": "testdata/model/tinyllama", "ids": ids, "shape": list(arr.shape), "torch": torch.__version__}, f, indent=1)
+        f.write("\n")
+
+
+def gen_rope():
+    out = []
+    positions = [0, 1, 7, 511, 4095, 32767]
+    for theta, dim in [(10000.0, 64), (10000.0, 128), (1000000.0, 128), (500000.0, 128), (1000000.0, 64)]:
+        rot = tq.Rotary(dim, theta)
+        cos, sin = rot(torch.tensor(positions))
+        out.append({
+            "theta": theta,
+            "head_dim": dim,
+            "inv_freq_bits": [x & 0xFFFFFFFF for x in rot.inv_freq.view(torch.int32).tolist()],
+            "positions": positions,
+            "cos_bits": [[x & 0xFFFFFFFF for x in r[: dim // 2]] for r in cos.view(torch.int32).tolist()],
+            "sin_bits": [[x & 0xFFFFFFFF for x in r[: dim // 2]] for r in sin.view(torch.int32).tolist()],
+        })
+    with open(os.path.join(OUT, "rope.json"), "w") as f:
+        json.dump({"torch": torch.__version__, "cases": out}, f)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -52,7 +52,11 @@ type RoPE struct {
 
 // NewRoPE computes inv_freq the way HF does in float32:
 // 1 / theta^(float32(2i)/float32(headDim)), with the power and the
-// reciprocal each rounded to float32.
+// reciprocal each rounded to float32. The power here is correctly rounded;
+// torch evaluates HF's expression with its vectorized powf (≤ 1 ulp), so an
+// occasional entry differs by 1 ulp (1 of 64 for theta 1e6, head_dim 128;
+// none for theta 1e4). Set InvFreq directly for another convention (e.g.
+// mllm's double-precision pow).
 func NewRoPE(theta float64, headDim int) *RoPE {
 	h := headDim / 2
 	inv := make([]float32, h)
