@@ -1,6 +1,10 @@
 package runtime
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"time"
+)
 
 // Prefill runs a prompt through the emulated NPU graph in chunks of Chunk
 // rows (spec §1.6): chunks run in order, each at the positions that follow
@@ -89,4 +93,78 @@ func (p *Prefill) AllLogits(tokens []int, cache *KVCache) ([]float32, error) {
 	}
 	cache.SetLen(base + len(tokens))
 	return out, nil
+}
+
+// Generator runs the deployed pair on one prompt: NPU-emulated chunked
+// prefill, hand-off of the KV cache at the real prompt length, CPU
+// decoding (spec §1.6–§1.8).
+type Generator struct {
+	Prefill *Prefill
+	Decoder *Decoder
+	// Limit is the KV cache capacity in positions (--limits): the padded
+	// prefill and every decoded token must fit.
+	Limit   int
+	Stop    []int // token ids that end the answer (<|im_end|>, <|endoftext|>)
+	Sampler *Sampler
+}
+
+// GenStats reports one generation.
+type GenStats struct {
+	PromptTokens int
+	Generated    int
+	Prefill      time.Duration
+	Decode       time.Duration
+	// Stopped says a stop token ended the answer (rather than the limit).
+	Stopped bool
+}
+
+// PrefillRate and DecodeRate are tokens per second.
+func (s GenStats) PrefillRate() float64 { return float64(s.PromptTokens) / s.Prefill.Seconds() }
+
+// DecodeRate is generated tokens per second of decoding (the first token
+// comes from the prefill logits; the decoder ran Generated−1 steps, plus
+// one when the answer stopped on a stop token).
+func (s GenStats) DecodeRate() float64 {
+	steps := s.Generated - 1
+	if s.Stopped {
+		steps++
+	}
+	return float64(steps) / s.Decode.Seconds()
+}
+
+// Generate answers prompt (token ids, chat template applied), calling emit
+// for every generated token until a stop token, maxNew tokens, or emit
+// returning false.
+func (g *Generator) Generate(prompt []int, maxNew int, emit func(id int) bool) (GenStats, error) {
+	st := GenStats{PromptTokens: len(prompt)}
+	cfg := g.Prefill.G.M.Config
+	cache := NewKVCache(cfg.NumLayers, cfg.NumKVHeads, cfg.HeadDim, g.Limit)
+	t0 := time.Now()
+	logits, err := g.Prefill.Run(prompt, cache)
+	st.Prefill = time.Since(t0)
+	if err != nil {
+		return st, err
+	}
+	t1 := time.Now()
+	for st.Generated < maxNew {
+		id := g.Sampler.Sample(logits)
+		if slices.Contains(g.Stop, id) {
+			st.Stopped = true
+			break
+		}
+		st.Generated++
+		if !emit(id) || st.Generated == maxNew {
+			break
+		}
+		if cache.Len(0)+1 > cache.Capacity {
+			st.Decode = time.Since(t1)
+			return st, fmt.Errorf("kv cache full after %d prompt + %d generated tokens: --limits %d is too small", len(prompt), st.Generated, g.Limit)
+		}
+		if logits, err = g.Decoder.Step(id, cache); err != nil {
+			st.Decode = time.Since(t1)
+			return st, err
+		}
+	}
+	st.Decode = time.Since(t1)
+	return st, nil
 }
