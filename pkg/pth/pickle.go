@@ -1,6 +1,7 @@
 package pth
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -129,7 +130,7 @@ func (u *unpickler) read(n int) ([]byte, error) {
 }
 
 func (u *unpickler) readLine() (string, error) {
-	i := strings.IndexByte(string(u.data[u.pos:]), '\n')
+	i := bytes.IndexByte(u.data[u.pos:], '\n')
 	if i < 0 {
 		return "", u.errf("truncated: missing newline")
 	}
@@ -749,18 +750,35 @@ func (u *unpickler) setItem(d *Dict, k, v any) {
 	d.Values = append(d.Values, v)
 }
 
+// maxNodes bounds the size of the object tree once shared references are
+// expanded, so walking the result (Tensors, StateDict, dumps) stays cheap
+// even for a hostile pickle built from a DAG of memo references.
+const maxNodes = 1 << 22
+
 // finish converts the unpickler's internal values (*list) to the public
-// ones ([]any), checking nesting depth and cycles.
+// ones ([]any), checking nesting depth, cycles and the expanded size.
 func (u *unpickler) finish(v any, depth int) (any, error) {
-	f := &finisher{active: map[any]bool{}, done: map[any]any{}}
-	return f.value(v, depth)
+	f := &finisher{active: map[any]bool{}, done: map[any]finished{}}
+	r, n, err := f.value(v, depth)
+	if err != nil {
+		return nil, err
+	}
+	if n > maxNodes {
+		return nil, fmt.Errorf("object tree expands to more than %d values through shared references", maxNodes)
+	}
+	return r, nil
 }
 
 // finisher converts values once each (shared references stay shared and
 // a DAG of references costs linear time), rejecting cycles.
 type finisher struct {
 	active map[any]bool
-	done   map[any]any
+	done   map[any]finished
+}
+
+type finished struct {
+	v    any
+	size int64 // values in the expanded tree, saturating at maxNodes+1
 }
 
 type tupleKey struct {
@@ -768,81 +786,89 @@ type tupleKey struct {
 	n int
 }
 
-func (f *finisher) value(v any, depth int) (any, error) {
+func (f *finisher) children(items []any, out []any, depth int) (int64, error) {
+	n := int64(1)
+	for i, it := range items {
+		c, k, err := f.value(it, depth+1)
+		if err != nil {
+			return 0, err
+		}
+		out[i] = c
+		n = min(n+k, maxNodes+1)
+	}
+	if n > maxNodes {
+		return 0, fmt.Errorf("object tree expands to more than %d values through shared references", maxNodes)
+	}
+	return n, nil
+}
+
+func (f *finisher) value(v any, depth int) (any, int64, error) {
 	if depth > maxDepth {
-		return nil, fmt.Errorf("containers nested deeper than %d", maxDepth)
+		return nil, 0, fmt.Errorf("containers nested deeper than %d", maxDepth)
 	}
 	switch x := v.(type) {
 	case *list:
 		if r, ok := f.done[x]; ok {
-			return r, nil
+			return r.v, r.size, nil
 		}
 		if f.active[x] {
-			return nil, fmt.Errorf("recursive list")
+			return nil, 0, fmt.Errorf("recursive list")
 		}
 		f.active[x] = true
 		out := make([]any, len(x.items))
-		for i, it := range x.items {
-			c, err := f.value(it, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
+		n, err := f.children(x.items, out, depth)
+		if err != nil {
+			return nil, 0, err
 		}
 		delete(f.active, x)
-		f.done[x] = out
-		return out, nil
+		f.done[x] = finished{out, n}
+		return out, n, nil
 	case Tuple:
 		if len(x) == 0 {
-			return x, nil
+			return x, 1, nil
 		}
 		k := tupleKey{&x[0], len(x)}
 		if r, ok := f.done[k]; ok {
-			return r, nil
+			return r.v, r.size, nil
 		}
 		out := make(Tuple, len(x))
-		for i, it := range x {
-			c, err := f.value(it, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = c
+		n, err := f.children(x, out, depth)
+		if err != nil {
+			return nil, 0, err
 		}
-		f.done[k] = out
-		return out, nil
+		f.done[k] = finished{out, n}
+		return out, n, nil
 	case *Dict:
-		if _, ok := f.done[x]; ok {
-			return x, nil
+		if r, ok := f.done[x]; ok {
+			return x, r.size, nil
 		}
 		if f.active[x] {
-			return nil, fmt.Errorf("recursive dict")
+			return nil, 0, fmt.Errorf("recursive dict")
 		}
 		f.active[x] = true
-		for i, it := range x.Values {
-			c, err := f.value(it, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			x.Values[i] = c
+		nv, err := f.children(x.Values, x.Values, depth)
+		if err != nil {
+			return nil, 0, err
 		}
-		for i, it := range x.Keys {
-			c, err := f.value(it, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			x.Keys[i] = c
+		nk, err := f.children(x.Keys, x.Keys, depth)
+		if err != nil {
+			return nil, 0, err
+		}
+		n := min(nv+nk, maxNodes+1)
+		if n > maxNodes {
+			return nil, 0, fmt.Errorf("object tree expands to more than %d values through shared references", maxNodes)
 		}
 		delete(f.active, x)
-		f.done[x] = x
-		return x, nil
+		f.done[x] = finished{x, n}
+		return x, n, nil
 	case *tensorValue:
-		return x.t, nil
+		return x.t, 1, nil
 	case global:
-		return nil, fmt.Errorf("bare global %s in the result", x)
+		return nil, 0, fmt.Errorf("bare global %s in the result", x)
 	case storage:
-		return nil, fmt.Errorf("bare storage %q in the result", x.key)
+		return nil, 0, fmt.Errorf("bare storage %q in the result", x.key)
 	case *big.Int:
-		return nil, fmt.Errorf("big integer")
+		return nil, 0, fmt.Errorf("big integer")
 	}
-	return v, nil
+	return v, 1, nil
 }
