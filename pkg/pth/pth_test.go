@@ -325,3 +325,39 @@ func TestWriteReadRoundTrip(t *testing.T) {
 		t.Errorf("int8 record at offset %d, not 64-byte aligned", i)
 	}
 }
+
+func TestHostilePickles(t *testing.T) {
+	dag := []byte{0x80, 2, ']', 'q', 0}
+	for i := 1; i < 60; i++ {
+		dag = append(dag, ']', '(', 'h', byte(i-1), 'h', byte(i-1), 'e', 'q', byte(i))
+	}
+	dag = append(dag, '.')
+	self := []byte{0x80, 2, ']', 'q', 0, 'h', 0, 'a', '.'}
+	deep := []byte{0x80, 2}
+	for i := 0; i < 2000; i++ {
+		deep = append(deep, ']')
+	}
+	for i := 0; i < 1999; i++ {
+		deep = append(deep, 'a')
+	}
+	deep = append(deep, '.')
+	cases := []struct {
+		name string
+		pk   []byte
+		want string
+	}{
+		{"shared-reference DAG", dag, "expands to more than"},
+		{"list containing itself", self, "recursive list"},
+		{"deep nesting", deep, "nested deeper"},
+		{"missing memo", []byte{0x80, 2, 'h', 5, '.'}, "memo key 5"},
+		{"unknown opcode", []byte{0x80, 2, 0xff, '.'}, "unsupported pickle opcode"},
+		{"no STOP", []byte{0x80, 2, 'N'}, "no STOP"},
+		{"non-storage persistent id", []byte{0x80, 2, 'X', 1, 0, 0, 0, 'x', 0x85, 'Q', '.'}, "want ('storage'"},
+	}
+	for _, c := range cases {
+		_, err := newRebuilder().unpickler(c.pk).load()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.want)
+		}
+	}
+}
