@@ -54,21 +54,24 @@ type mode struct {
 	flags    []cli.Flag
 	selected func(cmd *cli.Command) bool
 	open     func(ctx context.Context, cmd *cli.Command) (engine, error)
+	// run, when non-nil, replaces the shared tasks: the mode handles
+	// --ppl and --prompt itself (the deployed-pair mode, npu.go).
+	run func(ctx context.Context, cmd *cli.Command) error
 }
 
 // modes lists the modes in selection order.
 func modes() []mode {
-	return []mode{fp32Mode()}
+	return []mode{npuMode(), fp32Mode()}
 }
 
 func newCommand() *cli.Command {
 	flags := []cli.Flag{
-		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory (config.json, safetensors, tokenizer.json)", Required: true},
+		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory (config.json, safetensors, tokenizer.json); required except with --qnn-model"},
 		&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json to use instead of the one in --model"},
 		&cli.StringFlag{Name: "ppl", Usage: "UTF-8 text `FILE` to measure perplexity on (tokenized without special tokens)"},
 		&cli.IntFlag{Name: "ctx", Value: 512, Usage: "perplexity window length in tokens"},
 		&cli.IntFlag{Name: "max-windows", Usage: "evaluate at most this many windows (0: all full windows)"},
-		&cli.StringFlag{Name: "prompt", Usage: "user message to answer with greedy decoding (chat template applied)"},
+		&cli.StringFlag{Name: "prompt", Usage: "user message to answer (chat template applied; greedy, except for the deployed-pair sampling flags)"},
 		&cli.IntFlag{Name: "max-new-tokens", Value: 128, Usage: "generation limit for --prompt"},
 	}
 	for _, m := range modes() {
@@ -78,7 +81,9 @@ func newCommand() *cli.Command {
 		Name:  "run",
 		Usage: "measure perplexity of a model or generate an answer with it",
 		UsageText: "run --model HF_DIR --ppl FILE [--ctx N] [--max-windows N]\n" +
-			"run --model HF_DIR --prompt TEXT [--max-new-tokens N]",
+			"run --model HF_DIR --prompt TEXT [--max-new-tokens N]\n" +
+			"run -m NPU.mllm --decoding-model DEC.mllm --tokenizer T --config C --prompt TEXT [--chunk N] [-l N] [sampling flags]\n" +
+			"run -m NPU.mllm --decoding-model DEC.mllm --tokenizer T --config C --ppl FILE [--ctx N] [--max-windows N] [--reference HF_DIR] [--json]",
 		Flags: flags,
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			hasPPL, hasPrompt := cmd.String("ppl") != "", cmd.IsSet("prompt")
@@ -94,6 +99,12 @@ func newCommand() *cli.Command {
 			}
 			if m == nil {
 				return fmt.Errorf("no mode matches the given flags")
+			}
+			if m.run != nil {
+				return m.run(ctx, cmd)
+			}
+			if cmd.String("model") == "" {
+				return fmt.Errorf("--model HF_DIR is required (or --qnn-model for the deployed-pair mode)")
 			}
 			eng, err := m.open(ctx, cmd)
 			if err != nil {
