@@ -82,6 +82,8 @@ func (h *hadamard) apply(x []float64, nvec int, scratch []float64) {
 		}
 	}
 	if h.k > 1 {
+		// out[a] = Σ_{a2} had[a][a2]·t[a2], summed in ascending a2
+		// (starting from +0 exactly like a scalar accumulator).
 		k := h.k
 		t := scratch[:k*B]
 		for b := 0; b < m; b++ {
@@ -90,17 +92,19 @@ func (h *hadamard) apply(x []float64, nvec int, scratch []float64) {
 			}
 			for a := 0; a < k; a++ {
 				out := x[(a*m+b)*B : (a*m+b+1)*B]
-				row := h.had[a*k : (a+1)*k]
-				for c := range out {
-					var acc float64
-					for a2, sg := range row {
-						if sg > 0 {
-							acc += t[a2*B+c]
-						} else {
-							acc -= t[a2*B+c]
+				clear(out)
+				for a2, sg := range h.had[a*k : (a+1)*k] {
+					src := t[a2*B : (a2+1)*B]
+					src = src[:len(out)]
+					if sg > 0 {
+						for c, v := range src {
+							out[c] += v
+						}
+					} else {
+						for c, v := range src {
+							out[c] -= v
 						}
 					}
-					out[c] = acc
 				}
 			}
 		}

@@ -115,12 +115,32 @@ func firstNonFinite(v []float64) int {
 // goroutines. Like mllm, head_dim for R_v is hidden_size/num_heads, and
 // config.TieWordEmbeddings is cleared.
 func RotateModel(w *model.Weights, rot *Rotation) error {
-	return rotateModel(w, rot, options{workers: defaultWorkers()})
+	return RotateModelOptions(w, rot, Options{})
+}
+
+// Options tunes RotateModelOptions. The zero value is RotateModel's
+// behaviour.
+type Options struct {
+	// Workers is the number of goroutines (0: GOMAXPROCS). The result is
+	// the same for every value.
+	Workers int
+	// Dense forces the dense float64 product even for Hadamard matrices
+	// (for cross-checks; much slower).
+	Dense bool
+}
+
+// RotateModelOptions is RotateModel with explicit options.
+func RotateModelOptions(w *model.Weights, rot *Rotation, opt Options) error {
+	o := options{workers: opt.Workers, dense: opt.Dense}
+	if o.workers <= 0 {
+		o.workers = defaultWorkers()
+	}
+	return rotateModel(w, rot, o)
 }
 
 type options struct {
 	workers int
-	dense   bool // force the dense product (tests)
+	dense   bool
 }
 
 func rotateModel(w *model.Weights, rot *Rotation, o options) error {
