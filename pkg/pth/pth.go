@@ -331,7 +331,10 @@ func StorageClass(d tensor.DType) (string, error) {
 func allowedGlobal(g global) bool {
 	switch g.module {
 	case "torch", "torch.cuda":
-		if _, ok := storageDTypes[g.name]; ok {
+		// Any storage class name is accepted here (it is only a name,
+		// never constructed) so that an unsupported dtype such as
+		// ComplexFloatStorage is reported as such by persistentLoad.
+		if strings.HasSuffix(g.name, "Storage") {
 			return true
 		}
 		return g.module == "torch" && (g.name == "Size" || g.name == "Tensor")

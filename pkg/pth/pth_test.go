@@ -273,6 +273,24 @@ func TestCorruptFiles(t *testing.T) {
 	}
 }
 
+func TestUnknownStorageDType(t *testing.T) {
+	var w bytes.Buffer
+	p := &pickler{}
+	p.buf = append(p.buf, opProto, 2)
+	if err := p.value(tensor.FromFloat32("", []int{1}, []float32{1}), 0); err != nil {
+		t.Fatal(err)
+	}
+	p.buf = append(p.buf, opStop)
+	w.Write(p.buf)
+	pk := bytes.Replace(w.Bytes(), []byte("torch\nFloatStorage\n"), []byte("torch\nComplexFloatStorage\n"), 1)
+	r := newRebuilder()
+	r.storageBytes = func(string) ([]byte, error) { return make([]byte, 8), nil }
+	_, err := r.unpickler(pk).load()
+	if err == nil || !strings.Contains(err.Error(), "unsupported storage dtype torch.ComplexFloatStorage") {
+		t.Errorf("err = %v", err)
+	}
+}
+
 func TestWriteReadRoundTrip(t *testing.T) {
 	i8 := tensor.FromBytes("", tensor.I8, []int{3, 2}, []byte{0x32, 0, 0x81, 2, 0, 0xfe})
 	f64 := tensor.FromBytes("", tensor.F64, []int{2}, binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, math.Float64bits(1.5)), math.Float64bits(-2)))
