@@ -5,8 +5,8 @@
 //
 // Per-tensor types follow mllm's rules: names containing embed_tokens or
 // word_embeddings → Q4_0; names containing norm, rope, bias, rotary_emb (and
-// mllm's other F32 fragments) → F32; int8 tensors (code 16) are copied
-// untouched; everything else → the target type. A missing lm_head.weight is
+// mllm's other F32 fragments) or ending in "scale" → F32; int8 tensors
+// (code 16) are copied untouched; everything else → the target type. A missing lm_head.weight is
 // synthesized from model.embed_tokens.weight. Tensors are written in
 // alphabetical order, as mllm's tool does, so the output is byte-identical
 // to mllm's; --keep-order keeps the input's order instead. The output is
@@ -50,8 +50,9 @@ func newCommand() *cli.Command {
 		Description: "Per-tensor types (mllm's rules, first match wins): names containing embed_tokens or\n" +
 			"word_embeddings → Q4_0; names containing norm, rope, bias, rotary_emb, _GN, class_embedding,\n" +
 			"embeddings, logit_scale, modality_*, pre_transformer_layer, pos_embed.inv_freq, ln_q or\n" +
-			"patch_embed.proj → F32; int8 tensors (code 16) → copied untouched; all others → the target\n" +
-			"type. A missing lm_head.weight is made from model.embed_tokens.weight (appended last).\n" +
+			"patch_embed.proj, or ending in \"scale\" (QNN exports' scales; a qnnkit addition) → F32;\n" +
+			"int8 tensors (code 16) → copied untouched; all others → the target type.\n" +
+			"A missing lm_head.weight is made from model.embed_tokens.weight (appended last).\n" +
 			"Tensors are written in alphabetical order like mllm's tool (std::map order), which makes the\n" +
 			"whole output file byte-identical to mllm's; --keep-order keeps the input order instead.\n" +
 			"Block bytes equal mllm's reference quantizers (Q8_0: its x86-64 AVX2 path).\n" +

@@ -43,11 +43,17 @@ func findInLayers(name string, frags []string) bool {
 // class_embedding, embeddings, logit_scale, modality_*, pre_transformer_layer,
 // pos_embed.inv_freq, ln_q or patch_embed.proj stay F32; everything else
 // becomes target. (Its Q6_K and Q2_K lists are empty, so they never apply.)
+//
+// One qnnkit addition: names ending in "scale" (the 0-dim `.weight.scale`,
+// `.input_scale`, `.output_scale` of a QNN export) stay F32; mllm's tool
+// would try to block-quantize a single float there. No tensor of a plain
+// checkpoint is affected except such scales, which mllm's rules already keep
+// F32 when they contain "logit_scale".
 func TypeFor(name string, target mllmfmt.DType) mllmfmt.DType {
 	if findInLayers(name, q40Layers()) {
 		return mllmfmt.Q4_0
 	}
-	if findInLayers(name, fp32Layers()) {
+	if findInLayers(name, fp32Layers()) || strings.HasSuffix(name, "scale") {
 		return mllmfmt.F32
 	}
 	return target

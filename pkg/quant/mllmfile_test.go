@@ -91,6 +91,9 @@ func TestTypeFor(t *testing.T) {
 		{"model.layers.0.self_attn.q_proj.weight", mllmfmt.Q4_K},
 		{"model.layers.3.mlp.down_proj.weight", mllmfmt.Q4_K},
 		{"lm_head.weight", mllmfmt.Q4_K},
+		{"model.layers.0.self_attn.q_proj.weight.scale", mllmfmt.F32},
+		{"model.layers.0.self_attn.q_proj.input_scale", mllmfmt.F32},
+		{"model.layers.0.mlp.down_proj.output_scale", mllmfmt.F32},
 	} {
 		if got := TypeFor(c.name, mllmfmt.Q4_K); got != c.want {
 			t.Errorf("TypeFor(%q) = %v, want %v", c.name, got, c.want)
@@ -241,3 +244,27 @@ type nopWS struct{}
 
 func (nopWS) Write(p []byte) (int, error)               { return len(p), nil }
 func (nopWS) Seek(off int64, whence int) (int64, error) { return 0, nil }
+
+// A QNN export's int8 weights, clip flags and scalar scales pass through.
+func TestQuantizeFileQNNExport(t *testing.T) {
+	in := writeMLLM(t, []struct {
+		name string
+		dt   mllmfmt.DType
+		data []byte
+	}{
+		{"a.weight", mllmfmt.I8, []byte{1, 2, 3, 4, 5, 6}},
+		{"a.weight.scale", mllmfmt.F32, tensor.Float32Bytes([]float32{0.01})},
+		{"a.input_scale", mllmfmt.F32, tensor.Float32Bytes([]float32{3.5})},
+		{"a.clip_input", mllmfmt.I8, []byte{1}},
+	})
+	out, err := mllmfmt.Parse(quantizeToBytes(t, in, mllmfmt.Q4_K, FileOptions{KeepOrder: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range out.Entries {
+		src := in.Entries[i]
+		if e.Name != src.Name || e.DType != src.DType || !bytes.Equal(out.Data(e), in.Data(src)) {
+			t.Errorf("%s: %v, want %s %v untouched", e.Name, e.DType, src.Name, src.DType)
+		}
+	}
+}
