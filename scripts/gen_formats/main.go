@@ -10,6 +10,8 @@
 //	    a seeded bf16 safetensors checkpoint with Qwen1.5-1.8B tensor names
 //	    and shapes (hidden 2048, intermediate 5504, vocab 151936) and as
 //	    many layers as fit the byte budget, for scripts/bench_convert.sh.
+//	go run ./scripts/gen_formats topth IN.safetensors OUT.bin
+//	    the same tensors re-saved as a PyTorch zip file (pkg/pth), in file order.
 package main
 
 import (
@@ -25,13 +27,14 @@ import (
 	"strconv"
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/checkpoint"
 	"github.com/qnnkit/qnnkit/pkg/pth"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: gen_formats pth OUTDIR | synth [--bytes=N] [--seed=S] OUT.safetensors")
+		fmt.Fprintln(os.Stderr, "usage: gen_formats pth OUTDIR | synth [--bytes=N] [--seed=S] OUT.safetensors | topth IN.safetensors OUT.bin")
 		os.Exit(2)
 	}
 	var err error
@@ -52,6 +55,12 @@ func main() {
 			break
 		}
 		err = synth(fs.Arg(0), *n, *seed)
+	case "topth":
+		if len(os.Args) != 4 {
+			err = fmt.Errorf("usage: gen_formats topth IN.safetensors OUT.bin")
+			break
+		}
+		err = toPth(os.Args[2], os.Args[3])
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -194,6 +203,21 @@ func writePth(dir string) error {
 		}
 	}
 	return nil
+}
+
+// toPth re-saves a safetensors file's tensors as a PyTorch state dict.
+func toPth(in, out string) error {
+	ts, m, err := checkpoint.OpenSafetensors(in)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	d := &pth.Dict{Ordered: true}
+	for _, t := range ts {
+		d.Keys = append(d.Keys, t.Name)
+		d.Values = append(d.Values, t)
+	}
+	return pth.Save(out, d)
 }
 
 // synth writes a seeded bf16 safetensors file with Qwen1.5-1.8B shapes.
