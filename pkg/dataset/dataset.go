@@ -437,8 +437,8 @@ func (d *Dataset) openText() error {
 	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	var (
-		pos       int64 // raw offset of the next byte
-		paraStart int64 // raw start of the current paragraph
+		pos       int64      // raw offset of the next byte
+		paraStart int64      // raw start of the current paragraph
 		pendNL    int64 = -1 // raw offset of a newline that may start "\n\n"
 		prevCR    bool
 	)
