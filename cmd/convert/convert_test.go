@@ -168,6 +168,39 @@ func TestSafetensorsOrderAndDTypes(t *testing.T) {
 	}
 }
 
+func TestNativeDTypes(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "n.pth")
+	i32 := binary.LittleEndian.AppendUint32(nil, uint32(1<<24+1))
+	root := &pth.Dict{Keys: []any{"h", "i", "l.mlp.down_proj.weight"}, Values: []any{
+		tensor.FromBytes("", tensor.F16, []int{1}, le16(0x3c00)),
+		tensor.FromBytes("", tensor.I32, []int{1}, i32),
+		tensor.FromBytes("", tensor.F16, []int{1, 2}, le16(0x3c00, 0x4000)),
+	}}
+	if err := pth.Save(in, root); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "n.mllm")
+	if err := runConvert(t, "--input_model="+in, "--output_model="+out, "--native_dtypes", "--model_type=sparse"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := mllmfmt.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := []struct {
+		dt   mllmfmt.DType
+		data []byte
+	}{{mllmfmt.F16, le16(0x3c00)}, {mllmfmt.I32, i32}, {mllmfmt.F16, le16(0x3c00, 0x4000)}}
+	for i, w := range want {
+		e := f.Entries[i]
+		if e.DType != w.dt || !bytes.Equal(f.Data(e), w.data) {
+			t.Errorf("%s: %v % x, want %v % x", e.Name, e.DType, f.Data(e), w.dt, w.data)
+		}
+	}
+}
+
 func TestIndexAndSparse(t *testing.T) {
 	dir := t.TempDir()
 	mk := func(shape []int, v ...float32) *tensor.Tensor { return tensor.FromFloat32("", shape, v) }

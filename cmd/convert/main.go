@@ -51,10 +51,11 @@ func newCommand() *cli.Command {
 			"running ids), vocab.json (token -> id, score = id) or a SentencePiece tokenizer.model.\n" +
 			"One tensor is converted at a time, in chunks; outputs are written atomically.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "input_model", Value: "model.bin", Usage: "input: .pth/.bin, .safetensors, an index .json, or for --type=vocab tokenizer.json, vocab.json or tokenizer.model"},
-			&cli.StringFlag{Name: "output_model", Value: "model.mllm", Usage: "output .mllm file"},
+			&cli.StringFlag{Name: "input_model", Value: "model.bin", Usage: "input: .pth/.bin, .safetensors, an index .json, or for --type=vocab tokenizer.json (the default then), vocab.json or tokenizer.model"},
+			&cli.StringFlag{Name: "output_model", Value: "model.mllm", Usage: "output .mllm file (vocab_uni.mllm for --type=vocab, as vocab.py)"},
 			&cli.StringFlag{Name: "type", Value: "torch", Usage: "input kind: torch, safetensor or vocab"},
 			&cli.StringFlag{Name: "model_type", Value: "dense", Usage: "dense or sparse (sparse: down_proj.weight -> transposed weight_T)"},
+			&cli.BoolFlag{Name: "native_dtypes", Usage: "write float16, int16 and int32 tensors with their own codes (1, 17, 18) instead of converter.py's float32 (changes the output)"},
 			&cli.StringFlag{Name: "vocab_type", Usage: "vocab.py's --type: BPE or Unigram (default: BPE for tokenizer.model and vocab.json; tokenizer.json files use their own model type either way)"},
 			&cli.BoolFlag{Name: "dedup_added_tokens", Usage: "vocab: do not append added tokens already in the vocab with the same id (fixes vocab.py quirk Q17; changes the output)"},
 			&cli.BoolFlag{Name: "plain_merges", Usage: "vocab: write list-form merges [\"a\",\"b\"] as \"a b\" instead of Python's repr (fixes Q17; changes the output)"},
@@ -74,6 +75,15 @@ func run(ctx context.Context, cmd *cli.Command) error {
 		return inspectFiles(os.Stdout, []string{p}, inspectOptions{})
 	}
 	in, out, typ := cmd.String("input_model"), cmd.String("output_model"), cmd.String("type")
+	if typ == "vocab" {
+		// vocab.py's defaults
+		if !cmd.IsSet("input_model") {
+			in = "tokenizer.json"
+		}
+		if !cmd.IsSet("output_model") {
+			out = "vocab_uni.mllm"
+		}
+	}
 	if _, err := os.Stat(in); err != nil {
 		return fmt.Errorf("--input_model: %w", err)
 	}
@@ -97,7 +107,7 @@ func run(ctx context.Context, cmd *cli.Command) error {
 	for _, t := range src.tensors {
 		total += t.NumBytes()
 	}
-	opt := convertOptions{sparse: mt == "sparse"}
+	opt := convertOptions{sparse: mt == "sparse", native: cmd.Bool("native_dtypes")}
 	if total >= progressThreshold && !cmd.Bool("quiet") {
 		bar := progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(os.Stderr),

@@ -180,7 +180,19 @@ func weightMap(raw []byte) (keys, shards []string, err error) {
 
 // outCode is converter.py's dtype rule (spec §6.3, Q13): int8 and bool are
 // written raw as I8 (16), uint8 raw as code 31, everything else as F32.
-func outCode(d tensor.DType) mllmfmt.DType {
+// With native, float16, int16 and int32 keep their type (codes 1, 17, 18)
+// instead of being widened to float32.
+func outCode(d tensor.DType, native bool) mllmfmt.DType {
+	if native {
+		switch d {
+		case tensor.F16:
+			return mllmfmt.F16
+		case tensor.I16:
+			return mllmfmt.I16
+		case tensor.I32:
+			return mllmfmt.I32
+		}
+	}
 	switch d {
 	case tensor.I8, tensor.Bool:
 		return mllmfmt.I8
@@ -193,6 +205,7 @@ func outCode(d tensor.DType) mllmfmt.DType {
 // options of a model conversion.
 type convertOptions struct {
 	sparse   bool
+	native   bool          // keep f16/i16/i32 (not converter.py's behaviour)
 	progress func(n int64) // bytes of source data consumed
 }
 
@@ -239,8 +252,8 @@ func convertModel(src *source, out string, opt convertOptions) (int64, error) {
 	for i, t := range src.tensors {
 		_, transpose := sparseName(t.Name)
 		transpose = transpose && opt.sparse
-		err := w.WriteTensorFrom(names[i], outCode(t.DType), func(wr io.Writer) (int64, error) {
-			return writeTensor(wr, t, transpose, buf, src.maps, opt.progress)
+		err := w.WriteTensorFrom(names[i], outCode(t.DType, opt.native), func(wr io.Writer) (int64, error) {
+			return writeTensor(wr, t, transpose, opt.native, buf, src.maps, opt.progress)
 		})
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", out, err)
@@ -263,7 +276,7 @@ func convertModel(src *source, out string, opt convertOptions) (int64, error) {
 const chunkBytes = 4 << 20
 
 // writeTensor streams one tensor's converted bytes in chunks.
-func writeTensor(w io.Writer, t *tensor.Tensor, transpose bool, buf []byte, maps [][]byte, progress func(int64)) (int64, error) {
+func writeTensor(w io.Writer, t *tensor.Tensor, transpose, native bool, buf []byte, maps [][]byte, progress func(int64)) (int64, error) {
 	raw, err := t.Data()
 	if err != nil {
 		return 0, err
@@ -272,13 +285,13 @@ func writeTensor(w io.Writer, t *tensor.Tensor, transpose bool, buf []byte, maps
 		return 0, fmt.Errorf("%d bytes of data for %v %v, want %d", len(raw), t.DType, t.Shape, t.NumBytes())
 	}
 	es := t.DType.Size()
-	code := outCode(t.DType)
+	code := outCode(t.DType, native)
 	if transpose {
-		return writeTransposed(w, t, raw, progress)
+		return writeTransposed(w, t, raw, code, progress)
 	}
 	var n int64
 	if code != mllmfmt.F32 || t.DType == tensor.F32 {
-		// Raw copy (I8, bool, U8, F32).
+		// Raw copy (I8, bool, U8, F32; F16/I16/I32 when native).
 		for off := 0; off < len(raw); off += chunkBytes {
 			c := raw[off:min(off+chunkBytes, len(raw))]
 			k, err := w.Write(c)
@@ -321,18 +334,14 @@ func putF32(b []byte, v float32) { binary.LittleEndian.PutUint32(b, math.Float32
 
 // writeTransposed writes transpose(-2,-1).contiguous() of the converted
 // tensor (sparse mode; materializes one tensor).
-func writeTransposed(w io.Writer, t *tensor.Tensor, raw []byte, progress func(int64)) (int64, error) {
-	var el []byte
-	es := 1
-	if outCode(t.DType) == mllmfmt.F32 {
+func writeTransposed(w io.Writer, t *tensor.Tensor, raw []byte, code mllmfmt.DType, progress func(int64)) (int64, error) {
+	el, es := raw, t.DType.Size()
+	if code == mllmfmt.F32 && t.DType != tensor.F32 {
 		v, err := t.Float32()
 		if err != nil {
 			return 0, err
 		}
-		el = tensor.Float32Bytes(v)
-		es = 4
-	} else {
-		el = raw
+		el, es = tensor.Float32Bytes(v), 4
 	}
 	nd := len(t.Shape)
 	r, c := t.Shape[nd-2], t.Shape[nd-1]
