@@ -62,3 +62,21 @@ func FuzzParseVocab(f *testing.F) {
 		ValidateVocab(es)
 	})
 }
+
+// FuzzSentencePiece: the hand-written protobuf reader returns an error or
+// pieces, never panics.
+func FuzzSentencePiece(f *testing.F) {
+	f.Add(spModel([]SentencePiece{{"<unk>", 0, spUnknown}, {"<0x0A>", 0, spByte}, {"▁a", -1.5, spNormal}}))
+	f.Add(append(spModel([]SentencePiece{{"<s>", 0, spControl}}), 0x12, 0x02, 0x08, 0x01))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := VocabFromSentencePiece(data)
+		if err != nil {
+			return
+		}
+		for i, e := range v.Entries {
+			if int(e.ID) != i {
+				t.Fatalf("entry %d has id %d", i, e.ID)
+			}
+		}
+	})
+}
