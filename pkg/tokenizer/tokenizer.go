@@ -71,16 +71,16 @@ type jsonFile struct {
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
 	Model         struct {
-		Type                    string           `json:"type"`
-		Vocab                   map[string]int32 `json:"vocab"`
-		Merges                  json.RawMessage  `json:"merges"`
-		UnkToken                *string          `json:"unk_token"`
-		ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
-		EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
-		FuseUnk                 bool             `json:"fuse_unk"`
-		ByteFallback            bool             `json:"byte_fallback"`
-		IgnoreMerges            bool             `json:"ignore_merges"`
-		Dropout                 *float64         `json:"dropout"`
+		Type                    string          `json:"type"`
+		Vocab                   json.RawMessage `json:"vocab"`
+		Merges                  json.RawMessage `json:"merges"`
+		UnkToken                *string         `json:"unk_token"`
+		ContinuingSubwordPrefix *string         `json:"continuing_subword_prefix"`
+		EndOfWordSuffix         *string         `json:"end_of_word_suffix"`
+		FuseUnk                 bool            `json:"fuse_unk"`
+		ByteFallback            bool            `json:"byte_fallback"`
+		IgnoreMerges            bool            `json:"ignore_merges"`
+		Dropout                 *float64        `json:"dropout"`
 	} `json:"model"`
 }
 
@@ -90,8 +90,12 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("parse JSON: %w", err)
 	}
-	if f.Model.Type != "BPE" && !(f.Model.Type == "" && f.Model.Vocab != nil) {
+	if f.Model.Type != "BPE" {
 		return nil, fmt.Errorf("model.type %q: only BPE is supported", f.Model.Type)
+	}
+	vocab, err := parseVocabFast(f.Model.Vocab)
+	if err != nil {
+		return nil, fmt.Errorf("model.vocab: %w", err)
 	}
 	if s := f.Model.ContinuingSubwordPrefix; s != nil && *s != "" {
 		return nil, fmt.Errorf("model.continuing_subword_prefix %q is not supported", *s)
@@ -102,7 +106,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if d := f.Model.Dropout; d != nil && *d != 0 {
 		return nil, fmt.Errorf("model.dropout %v is not supported", *d)
 	}
-	merges, err := parseMerges(f.Model.Merges)
+	merges, err := parseMergesFast(f.Model.Merges)
 	if err != nil {
 		return nil, fmt.Errorf("model.merges: %w", err)
 	}
@@ -116,14 +120,14 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.dec, err = parseDecoder(f.Decoder); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
-	if t.template, err = parsePostProcessor(f.PostProcessor, f.Model.Vocab, f.AddedTokens); err != nil {
+	if t.template, err = parsePostProcessor(f.PostProcessor, vocab, f.AddedTokens); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
 	unk := ""
 	if f.Model.UnkToken != nil {
 		unk = *f.Model.UnkToken
 	}
-	m, err := newBPEModel(f.Model.Vocab, merges, t.rawByte, f.Model.ByteFallback, unk, f.Model.FuseUnk, f.Model.IgnoreMerges)
+	m, err := newBPEModel(vocab, merges, t.rawByte, f.Model.ByteFallback, unk, f.Model.FuseUnk, f.Model.IgnoreMerges)
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
@@ -132,38 +136,6 @@ func Parse(data []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-// parseMerges accepts both encodings: "a b" strings and ["a","b"] pairs.
-func parseMerges(raw json.RawMessage) ([][2]string, error) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return nil, nil
-	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, err
-	}
-	out := make([][2]string, len(items))
-	for i, it := range items {
-		if len(it) > 0 && it[0] == '"' {
-			var s string
-			if err := json.Unmarshal(it, &s); err != nil {
-				return nil, fmt.Errorf("merge %d: %w", i, err)
-			}
-			a, b, ok := strings.Cut(s, " ")
-			if !ok {
-				return nil, fmt.Errorf("merge %d %q: no space", i, s)
-			}
-			out[i] = [2]string{a, b}
-			continue
-		}
-		var p []string
-		if err := json.Unmarshal(it, &p); err != nil || len(p) != 2 {
-			return nil, fmt.Errorf("merge %d: want \"a b\" or [\"a\",\"b\"], got %s", i, it)
-		}
-		out[i] = [2]string{p[0], p[1]}
-	}
-	return out, nil
 }
 
 // newBPEModel indexes vocabulary and merges.
@@ -205,14 +177,12 @@ func newBPEModel(vocab map[string]int32, merges [][2]string, byteLevel, byteFall
 		}
 		m.unkID = id
 	}
-	var sb strings.Builder
+	var buf []byte
 	for rank, mg := range merges {
 		a, ok1 := vocab[mg[0]]
 		b, ok2 := vocab[mg[1]]
-		sb.Reset()
-		sb.WriteString(mg[0])
-		sb.WriteString(mg[1])
-		c, ok3 := vocab[sb.String()]
+		buf = append(append(buf[:0], mg[0]...), mg[1]...)
+		c, ok3 := vocab[string(buf)]
 		if !ok1 || !ok2 || !ok3 {
 			return nil, fmt.Errorf("merge %d (%q, %q): token missing from the vocabulary", rank, mg[0], mg[1])
 		}
