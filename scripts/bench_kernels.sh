@@ -27,18 +27,25 @@ go version >&2
 grep -m1 'model name' /proc/cpuinfo >&2 || true
 echo "nproc $(nproc); load average: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
+for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
+	echo "$v=${!v-<unset>} in this environment (unset for the numpy runs)" >&2
+done
+
 results="$tmp/results.txt"
 for r in $(seq 1 "$ROUNDS"); do
 	echo "round $r/$ROUNDS" >&2
 	"$tmp/kernels.test" -test.run '^$' -test.bench '^BenchmarkMatMulT$' \
-		-test.benchtime "$BENCHTIME" -test.v=false |
+		-test.benchtime "$BENCHTIME" | tee "$tmp/go.out" |
 		awk '/^BenchmarkMatMulT\// {
 			split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
 			for (i = 2; i <= NF; i++) if ($i == "GFLOP/s") print "go", a[2], $(i-1)
 		}' >>"$results"
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" scripts/bench_kernels.py \
 		--seconds "${BENCHTIME%s}" 2>"$tmp/py.err" >>"$results" || { cat "$tmp/py.err" >&2; exit 1; }
-	[ "$r" = 1 ] && cat "$tmp/py.err" >&2
+	if [ "$r" = 1 ]; then
+		grep -m1 -o 'kernels implementation: .*' "$tmp/go.out" >&2 || true
+		cat "$tmp/py.err" >&2
+	fi
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 

@@ -19,6 +19,7 @@ var benchShapes = []struct{ M, N, K int }{
 func BenchmarkMatMulT(b *testing.B) {
 	for _, sh := range benchShapes {
 		b.Run(fmt.Sprintf("M%d_N%d_K%d", sh.M, sh.N, sh.K), func(b *testing.B) {
+			b.Logf("kernels implementation: %s", Impl())
 			benchMatMulT(b, best, sh.M, sh.N, sh.K)
 		})
 	}
