@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 go test -c -o "$tmp/model.test" ./pkg/model
 
 torch_round() {
-  OMP_NUM_THREADS=2 "$PY" - "$ITERS" <<'PY'
+  OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 "$PY" - "$ITERS" <<'PY'
 import sys, time
 sys.path.insert(0, "scripts")
 import torch
@@ -47,7 +47,7 @@ for r in $(seq "$ROUNDS"); do
   echo "$g" >>"$tmp/go"; echo "$t" >>"$tmp/torch"
 done
 gm=$(median <"$tmp/go"); tm=$(median <"$tmp/torch")
-echo "fp32 forward, tinyqwen2, prefill 512 (all logits), 2 threads, median of $ROUNDS rounds x $ITERS:"
+echo "fp32 forward, tinyqwen2, prefill 512 (all logits), 2 threads, median of $ROUNDS rounds x $ITERS (load average: $(cut -d" " -f1-3 /proc/loadavg)):"
 echo "  qnnkit: $gm tokens/s"
 echo "  torch $("$PY" -c 'import torch; print(torch.__version__)'): $tm tokens/s"
 awk -v g="$gm" -v t="$tm" 'BEGIN { printf "  ratio qnnkit/torch: %.2f\n", g / t }'

@@ -35,6 +35,7 @@ __all__ = [
     "forward",
     "linear_names",
     "register_linear_hooks",
+    "perplexity",
 ]
 
 _DTYPES = {
@@ -265,6 +266,26 @@ def register_linear_hooks(model, fn, names=None):
 
         handles.append(mods[name].register_forward_hook(hook))
     return handles
+
+
+@torch.no_grad()
+def perplexity(model, ids, ctx=512, max_windows=0):
+    """pkg/eval's protocol: non-overlapping windows of ctx ids starting at ctx*w,
+    each run from position 0 on its first ctx-1 ids, scoring ids 1..ctx-1 with a
+    float64 log-softmax. Returns (ppl, total_nll, count)."""
+    n = len(ids) // ctx
+    if max_windows:
+        n = min(n, max_windows)
+    if n == 0:
+        raise ValueError("%d ids do not fill one window of %d" % (len(ids), ctx))
+    nll, count = 0.0, 0
+    for w in range(n):
+        win = list(ids[ctx * w : ctx * (w + 1)])
+        lp = torch.log_softmax(forward(model, win[:-1]).double(), dim=-1)
+        tgt = torch.tensor(win[1:], dtype=torch.long)
+        nll -= lp.gather(1, tgt[:, None]).sum().item()
+        count += len(tgt)
+    return math.exp(nll / count), nll, count
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
 package eval_test
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"flag"
 	"math"
 	"os"
 	"testing"
 
+	"github.com/qnnkit/qnnkit/pkg/atomicfile"
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
 	"github.com/qnnkit/qnnkit/pkg/eval"
 	"github.com/qnnkit/qnnkit/pkg/model"
 	"github.com/qnnkit/qnnkit/pkg/tokenizer"
 )
+
+var updateIDs = flag.Bool("update-ids", false, "rewrite "+idsFixture+" from the tokenizer")
+
+// idsFixture holds the first 16·512 ids of Persuasion as little-endian
+// uint16, for scripts/interop_model.py (torch has no tokenizer here).
+const idsFixture = "../../testdata/model/persuasion_ids_8192.u16"
 
 // TestPerplexityBundledModel is the key accuracy check of the float32
 // forward: the bundled model's perplexity on held-out Persuasion, with the
@@ -52,6 +61,8 @@ func TestPerplexityBundledModel(t *testing.T) {
 			t.Fatalf("id %d = %d, reference %d", i, ids[i], id)
 		}
 	}
+	checkIDsFixture(t, ids[:16*512])
+
 	ck, err := checkpoint.Open("../../testdata/tinyqwen2")
 	if err != nil {
 		t.Fatal(err)
@@ -76,5 +87,30 @@ func TestPerplexityBundledModel(t *testing.T) {
 		float64(res.Count)/res.Elapsed.Seconds())
 	if rel > 1e-3 {
 		t.Errorf("perplexity %.6f differs from torch's %.6f by %.3g%% > 0.1%%", res.PPL(), ref.Persuasion.PPL, 100*rel)
+	}
+}
+
+// checkIDsFixture compares (or with -update-ids rewrites) the ids fixture.
+func checkIDsFixture(t *testing.T, ids []int) {
+	t.Helper()
+	b := make([]byte, 2*len(ids))
+	for i, id := range ids {
+		if id < 0 || id > math.MaxUint16 {
+			t.Fatalf("id %d = %d does not fit uint16", i, id)
+		}
+		binary.LittleEndian.PutUint16(b[2*i:], uint16(id))
+	}
+	if *updateIDs {
+		if err := atomicfile.WriteFile(idsFixture, b); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	old, err := os.ReadFile(idsFixture)
+	if err != nil {
+		t.Fatalf("%v (run go test ./pkg/eval -run Bundled -update-ids)", err)
+	}
+	if string(old) != string(b) {
+		t.Fatalf("%s is stale: run go test ./pkg/eval -run Bundled -update-ids", idsFixture)
 	}
 }
