@@ -311,11 +311,18 @@ func writeTensor(w io.Writer, t *tensor.Tensor, transpose, native bool, buf []by
 	for off := 0; off < len(raw); off += per * es {
 		c := raw[off:min(off+per*es, len(raw))]
 		m := len(c) / es
-		if err := tensor.ToFloat32(t.DType, c, f32[:m]); err != nil {
-			return n, err
-		}
-		for i, v := range f32[:m] {
-			putF32(buf[4*i:], v)
+		if t.DType == tensor.BF16 {
+			// bf16 is the top half of a float32: no arithmetic needed.
+			for i := 0; i < m; i++ {
+				buf[4*i], buf[4*i+1], buf[4*i+2], buf[4*i+3] = 0, 0, c[2*i], c[2*i+1]
+			}
+		} else {
+			if err := tensor.ToFloat32(t.DType, c, f32[:m]); err != nil {
+				return n, err
+			}
+			for i, v := range f32[:m] {
+				putF32(buf[4*i:], v)
+			}
 		}
 		k, err := w.Write(buf[:4*m])
 		n += int64(k)
