@@ -80,9 +80,8 @@ func (m *Model) Forward(tokens []int, cache *KVCache) ([]float32, error) {
 		}
 	}
 	if cache != nil {
-		if len(cache.lens) != c.NumLayers || cache.kvHeads != c.NumKVHeads || cache.headDim != c.HeadDim {
-			return nil, fmt.Errorf("model forward: kv cache shape (%d layers, %d kv heads × %d) does not match the model (%d, %d × %d)",
-				len(cache.lens), cache.kvHeads, cache.headDim, c.NumLayers, c.NumKVHeads, c.HeadDim)
+		if err := cache.check(c); err != nil {
+			return nil, fmt.Errorf("model forward: %w", err)
 		}
 		n := cache.Len()
 		for i := range cache.lens {
@@ -128,6 +127,9 @@ func (m *Model) LayerForward(i int, x []float32, rows int, cache *KVCache) error
 
 	pos0 := 0
 	if cache != nil {
+		if err := cache.check(c); err != nil {
+			return fmt.Errorf("model: layer %d: %w", i, err)
+		}
 		pos0 = cache.LayerLen(i)
 		if pos0+rows > cache.Cap() {
 			return fmt.Errorf("model: layer %d: %d cached + %d new positions exceed the kv cache capacity %d", i, pos0, rows, cache.Cap())

@@ -267,6 +267,14 @@ func TestKVCacheCapacityAndTruncate(t *testing.T) {
 	if _, err := m.Forward([]int{w.Config.VocabSize}, nil); err == nil {
 		t.Error("out-of-vocabulary id accepted")
 	}
+	other := *w.Config
+	other.NumLayers = 2
+	if _, err := m.Forward(ids[:1], NewKVCache(&other, 4)); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("cache of another shape: err = %v", err)
+	}
+	if err := m.LayerForward(0, m.Embed(ids[:1]), 1, NewKVCache(&other, 4)); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Errorf("LayerForward with a cache of another shape: err = %v", err)
+	}
 }
 
 func TestLayerForwardSteps(t *testing.T) {

@@ -99,3 +99,12 @@ func (c *KVCache) Append(i int, k, v []float32, rows int) error {
 	c.lens[i] = p0 + rows
 	return nil
 }
+
+// check reports whether the cache was made for a model shaped like cfg.
+func (c *KVCache) check(cfg *Config) error {
+	if len(c.lens) != cfg.NumLayers || c.kvHeads != cfg.NumKVHeads || c.headDim != cfg.HeadDim {
+		return fmt.Errorf("kv cache shape (%d layers, %d kv heads × %d) does not match the model (%d, %d × %d)",
+			len(c.lens), c.kvHeads, c.headDim, cfg.NumLayers, cfg.NumKVHeads, cfg.HeadDim)
+	}
+	return nil
+}
