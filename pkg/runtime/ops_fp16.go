@@ -9,8 +9,25 @@ import "math"
 // instructions and the HTP fp16 ops (assumed IEEE, spec §2.13) do.
 
 // roundF16 rounds x to the nearest binary16 value (ties to even,
-// overflow to ±Inf, gradual underflow) and returns it as float32.
+// overflow to ±Inf, gradual underflow) and returns it as float32. The
+// normal range is rounded in place on the float64 bits (round to 10
+// fraction bits, ties to even; a carry moves into the exponent).
 func roundF16(x float64) float32 {
+	b := math.Float64bits(x)
+	if (b>>52)&0x7ff-(1023-14) < 30 { // 2^-14 ≤ |x| < 2^16
+		const sh = 52 - 10
+		b += (1<<(sh-1) - 1) + (b>>sh)&1
+		b &^= 1<<sh - 1
+		if (b>>52)&0x7ff == 1023+16 { // rounded up to 2^16: overflow
+			return float32(math.Copysign(math.Inf(1), x))
+		}
+		return float32(math.Float64frombits(b))
+	}
+	return roundF16Slow(x)
+}
+
+// roundF16Slow handles zeros, subnormals, overflow and NaN.
+func roundF16Slow(x float64) float32 {
 	a := math.Abs(x)
 	if !(a < 65520) { // 65520 is the tie between 65504 and 2^16: rounds to even = Inf
 		if math.IsNaN(x) {
@@ -21,11 +38,7 @@ func roundF16(x float64) float32 {
 	if a < 0x1p-14 { // subnormal range: fixed spacing 2^-24
 		return float32(math.RoundToEven(x*0x1p24) * 0x1p-24)
 	}
-	const sh = 52 - 10
-	b := math.Float64bits(x)
-	b += (1<<(sh-1) - 1) + (b>>sh)&1
-	b &^= 1<<sh - 1
-	return float32(math.Float64frombits(b))
+	return roundF16(x)
 }
 
 // RoundF16 rounds a float32 to the nearest binary16 value.
