@@ -68,22 +68,33 @@ const fixed = [
 ];
 
 // stripSpecial disables matching of special added tokens by renaming them to
-// strings that never occur in the texts (removing them would renumber the
-// remaining added tokens when the file is loaded).
+// strings that never occur in the texts. HF numbers added tokens that are not
+// in the model vocabulary sequentially on load, so removing tokens would
+// renumber the others; renamed tokens that were vocabulary tokens move to the
+// end of the list for the same reason.
 function stripSpecial(json) {
   const j = JSON.parse(json);
+  const keep = [];
+  const moved = [];
   for (const t of j.added_tokens) {
-    if (t.special) t.content = '\u0000disabled' + t.id + '\u0000';
+    if (!t.special) {
+      keep.push(t);
+      continue;
+    }
+    const inVocab = Object.prototype.hasOwnProperty.call(j.model.vocab, t.content);
+    t.content = '\u0000disabled' + t.id + '\u0000';
+    (inVocab ? moved : keep).push(t);
   }
+  j.added_tokens = keep.concat(moved);
   return JSON.stringify(j);
 }
 
-async function cases(file, nRandom, seed, idRange, byteIDs) {
+async function cases(file, nRandom, seed, idRange, byteIDs, extra) {
   const json = fs.readFileSync(path.join(tdir, file), 'utf8');
   const tok = Tokenizer.fromString(json);
   const noSpecial = Tokenizer.fromString(stripSpecial(json));
   const r = rng(seed);
-  const texts = fixed.slice();
+  const texts = fixed.concat(extra || []);
   for (let i = 0; i < nRandom; i++) texts.push(randomText(r));
   const out = [];
   for (const text of texts) {
@@ -113,7 +124,36 @@ function idsOf(file, toks) {
   return toks.map((s) => t.tokenToId(s)).filter((x) => x !== null && x !== undefined);
 }
 
+// writeFlagsFixture derives testdata/tokenizer/tiny-flags.json from the
+// bundled tiny Qwen2 tokenizer by adding tokens that exercise the
+// added-token flags (lstrip, rstrip, single_word, normalized, special).
+function writeFlagsFixture() {
+  const j = JSON.parse(fs.readFileSync(path.join(root, 'testdata', 'tinyqwen2', 'tokenizer.json'), 'utf8'));
+  let id = Math.max(...j.added_tokens.map((t) => t.id)) + 1;
+  const add = (content, o) => j.added_tokens.push(Object.assign(
+    {id: id++, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false}, o));
+  add('<mask>', {lstrip: true, special: true});
+  add('[R]', {rstrip: true});
+  add('[LR]', {lstrip: true, rstrip: true, special: true});
+  add('cat', {single_word: true});
+  add('Cafe\u0301', {normalized: true});  // matched after NFC, i.e. as "Café"
+  add('<mask>x', {});                         // longer than <mask>: leftmost-longest
+  add('ma', {normalized: true, special: true});
+  // Round-trip through HF so the file holds the ids HF really assigns
+  // ("cat" and "ma" are already vocabulary tokens and keep their ids).
+  const dst = path.join(tdir, 'tiny-flags.json');
+  Tokenizer.fromString(JSON.stringify(j)).save(dst + '.tmp', false);
+  fs.renameSync(dst + '.tmp', dst);
+}
+
+const flagTexts = [
+  'a <mask> b', 'a   <mask>b', '<mask>', '  <mask>  ', 'x<mask>x', '<mask>xy', 'a [R]   b', '[R]\n\nz', '  [LR]  q',
+  'cat', 'a cat b', 'concat', 'cats', '_cat', 'cat_', 'cat.', 'é cat', 'Café', 'Cafe\u0301 au lait', 'CAFÉ',
+  'mama', 'ma<mask>ma', '<|im_start|>cat<|im_end|>', 'the cat sat on the [LR] mat <mask>',
+];
+
 (async () => {
+  writeFlagsFixture();
   // Byte-level single-byte tokens for 0x80..0xFF (continuation and lead
   // bytes), so random decodes hit ill-formed UTF-8.
   const bl = JSON.parse(fs.readFileSync(path.join(tdir, 'qwen2-tokenizer.json'), 'utf8'));
@@ -135,6 +175,8 @@ function idsOf(file, toks) {
       await cases('qwen2-tokenizer.json', 1500, 1, 151669, qwenBytes),
       await cases('llama-legacy.json', 300, 2, 630, idsOf('llama-legacy.json', hex.slice(0x80).concat(['<s>', '</s>']))),
       await cases('llama-metaspace.json', 300, 3, 630, idsOf('llama-metaspace.json', hex.slice(0x80).concat(['<s>', '</s>']))),
+      await cases('tiny-flags.json', 200, 4, 8199, qwenBytes.slice(0, 128).map((x) => x % 8189).concat([8190, 8192, 8193, 8196]),
+        flagTexts),
     ],
   };
   const dst = path.join(tdir, 'goldens.json');

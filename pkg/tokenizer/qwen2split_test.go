@@ -125,3 +125,40 @@ func TestChatPrompt(t *testing.T) {
 		t.Errorf("ChatML = %q", m)
 	}
 }
+
+// TestConcurrentEncode encodes from several goroutines at once (the word
+// cache is shared); run with -race.
+func TestConcurrentEncode(t *testing.T) {
+	tok, err := Load(tinyJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{"Anne Elliot walked to Kellynch.", "Captain Wentworth's letter", "1234 numbers and words 中文"}
+	want := make([][]int, len(texts))
+	for i, s := range texts {
+		want[i] = tok.Encode(s, true)
+	}
+	tok2, _ := Load(tinyJSON)
+	done := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for k := 0; k < 200; k++ {
+				i := (g + k) % len(texts)
+				if got := tok2.Encode(texts[i], true); !slices.Equal(got, want[i]) {
+					done <- &mismatch{texts[i]}
+					return
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+type mismatch struct{ text string }
+
+func (m *mismatch) Error() string { return "concurrent encode differs for " + m.text }

@@ -38,6 +38,7 @@ type Tokenizer struct {
 	added       []*AddedToken       // in file order
 	addedByID   map[int]*AddedToken // id → token
 	addedByText map[string]*AddedToken
+	addedText   map[int]string // id → text for Decode/Token: normalized content when normalized
 	rawAdded    *addedMatcher // normalized:false tokens, matched on raw text
 	normAdded   *addedMatcher // normalized:true tokens, matched on normalized text
 
@@ -200,6 +201,7 @@ func (t *Tokenizer) setAdded(toks []*AddedToken) error {
 	t.added = toks
 	t.addedByID = make(map[int]*AddedToken, len(toks))
 	t.addedByText = make(map[string]*AddedToken, len(toks))
+	t.addedText = make(map[int]string, len(toks))
 	t.vocabN = len(t.model.idToToken)
 	var raw, nrm []*AddedToken
 	for i, a := range toks {
@@ -208,6 +210,12 @@ func (t *Tokenizer) setAdded(toks []*AddedToken) error {
 		}
 		t.addedByID[a.ID] = a
 		t.addedByText[a.Content] = a
+		t.addedText[a.ID] = a.Content
+		if a.Normalized && t.norm != nil {
+			// Hugging Face maps the id to the normalized content.
+			t.addedText[a.ID] = t.norm.normalize(a.Content)
+			t.addedByText[t.addedText[a.ID]] = a
+		}
 		t.vocabN = max(t.vocabN, a.ID+1)
 		if a.Normalized {
 			nrm = append(nrm, a)
@@ -316,7 +324,7 @@ func (t *Tokenizer) decode(ids []int, skipSpecial bool) string {
 			if skipSpecial && a.Special {
 				continue
 			}
-			toks = append(toks, a.Content)
+			toks = append(toks, t.addedText[id])
 			continue
 		}
 		if id < 0 || id >= len(t.model.idToToken) || t.model.idToToken[id] == "" {
@@ -340,11 +348,12 @@ func (t *Tokenizer) TokenID(s string) (int, bool) {
 	return int(id), ok
 }
 
-// Token returns the text of id in the vocabulary's alphabet (an added
-// token's content for added ids); ok is false for unknown ids.
+// Token returns the text of id in the vocabulary's alphabet (for added ids
+// the token's content, normalized if the token is normalized, as in Hugging
+// Face); ok is false for unknown ids.
 func (t *Tokenizer) Token(id int) (string, bool) {
-	if a, ok := t.addedByID[id]; ok {
-		return a.Content, true
+	if _, ok := t.addedByID[id]; ok {
+		return t.addedText[id], true
 	}
 	if id < 0 || id >= len(t.model.idToToken) || t.model.idToToken[id] == "" {
 		return "", false
