@@ -39,8 +39,8 @@ type Tokenizer struct {
 	addedByID   map[int]*AddedToken // id → token
 	addedByText map[string]*AddedToken
 	addedText   map[int]string // id → text for Decode/Token: normalized content when normalized
-	rawAdded    *addedMatcher // normalized:false tokens, matched on raw text
-	normAdded   *addedMatcher // normalized:true tokens, matched on normalized text
+	rawAdded    *addedMatcher  // normalized:false tokens, matched on raw text
+	normAdded   *addedMatcher  // normalized:true tokens, matched on normalized text
 
 	norm    normalizer   // nil: identity
 	pre     preTokenizer // nil: the whole segment is one word
