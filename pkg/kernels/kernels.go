@@ -14,7 +14,8 @@
 // # Numerical contract
 //
 // Products are accumulated in float32 (fused multiply-add on the SIMD path)
-// in a fixed order that depends only on the shape. For every output element
+// in a fixed order that depends only on the shape and the implementation
+// (never on the thread count). For every output element
 //
 //	|out - ref| ≤ γ(K+1) · (Σ_k |x_k·w_k| + |bias|),   γ(n) = n·u/(1-n·u), u = 2⁻²⁴,
 //
