@@ -41,10 +41,11 @@ func AbsMax(w []float32) (float32, error) {
 
 // quantInt8 is the rounding step: int8(roundHalfEven(float32(w/scale))),
 // clamped to [−128, 127] (which never changes a value for a scale made by
-// Int8Scale from this tensor's amax).
+// Int8Scale from this tensor's amax: |w/scale| ≤ 127·(1+2⁻²³)). The
+// quotient is below 2²² in magnitude, where nearestInt rounds half to even
+// exactly.
 func quantInt8(w, scale float32) int8 {
-	r := math.RoundToEven(float64(w / scale))
-	return int8(max(-128, min(127, r)))
+	return int8(max(-128, min(127, nearestInt(w/scale))))
 }
 
 // QuantizePerTensorInt8 quantizes w with one absmax scale, bit for bit as
@@ -96,12 +97,17 @@ func QuantizeLinearInt8(w []float32, out, in int, trueDiv bool) (qT []byte, scal
 	}
 	scale = Int8Scale(amax, trueDiv)
 	qT = make([]byte, len(w))
-	parallelRanges(in, 64, func(lo, hi int) {
-		// Each worker fills output rows i ∈ [lo, hi) of the [in][out] result.
-		for i := lo; i < hi; i++ {
-			dst := qT[i*out : (i+1)*out]
+	// Workers own disjoint row ranges of the [in][out] result; within a
+	// range, tiles of 64 input columns are read row by row (contiguous
+	// reads) and scattered to 64 output rows.
+	const tile = 64
+	parallelRanges((in+tile-1)/tile, 1, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			i0, i1 := t*tile, min(in, (t+1)*tile)
 			for o := range out {
-				dst[o] = byte(quantInt8(w[o*in+i], scale))
+				for k, v := range w[o*in+i0 : o*in+i1] {
+					qT[(i0+k)*out+o] = byte(quantInt8(v, scale))
+				}
 			}
 		}
 	})
