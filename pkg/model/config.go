@@ -3,6 +3,17 @@
 // registers itself in the architecture table; all of them share one weight
 // layout (Weights) and one forward (Forward), which is what profiling,
 // export and the runtime build on.
+//
+// The forward follows Hugging Face's Qwen2/Llama modelling code in float32
+// (checked against torch by the goldens in testdata/model): RMSNorm as
+// weight·(x·rsqrt(mean(x²)+eps)), rotate-half RoPE with HF's float32
+// inv_freq, grouped-query causal attention with softmax(q·kᵀ·hd^-½), a
+// SiLU-gated MLP, q/k/v biases where the architecture has them, and a tied
+// or untied lm_head. Every matrix product goes through kernels.MatMulT.
+//
+// Layer-level steps (Embed, LayerForward, Logits) let callers stream a
+// model layer by layer; a LinearHook sees every Linear's input and output;
+// a KVCache makes incremental decoding equal to the full forward.
 package model
 
 import (
