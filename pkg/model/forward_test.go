@@ -218,7 +218,9 @@ func TestIncrementalDecodingEqualsFullForward(t *testing.T) {
 			if p != len(ids) || len(inc) != len(ids)*vocab {
 				t.Fatalf("consumed %d ids, %d logits", p, len(inc))
 			}
-			if s := compare(inc, full); s.maxRel > 1e-5 {
+			s := compare(inc, full)
+			t.Logf("incremental vs full: max|Δ| %.3g, max rel %.3g", s.maxAbs, s.maxRel)
+			if s.maxRel > 1e-5 {
 				t.Errorf("incremental vs full: max rel %.3g (max|Δ| %.3g)", s.maxRel, s.maxAbs)
 			}
 		})
