@@ -47,8 +47,8 @@ func (d *denseOp) apply(x []float64, nvec int, y []float64) {
 
 // hadamard implements v·A for A = diag(s)·Mᵀ·r as (M·(s∘v))·r: sign flips,
 // a fast Walsh–Hadamard transform inside each of the k blocks of length m,
-// the k×k base table across blocks (additions and subtractions in index
-// order), and one multiplication by r. The sums are sums of ±v_i, computed
+// the k×k base table across blocks (as S − 2·Σminority, see apply), and one
+// multiplication by r. The sums are sums of ±v_i, computed
 // in float64; the result agrees with the dense product after rounding to
 // float32 except in rare last-bit cases (both are float64 approximations of
 // the same exact value).
@@ -82,28 +82,42 @@ func (h *hadamard) apply(x []float64, nvec int, scratch []float64) {
 		}
 	}
 	if h.k > 1 {
-		// out[a] = Σ_{a2} had[a][a2]·t[a2], summed in ascending a2
-		// (starting from +0 exactly like a scalar accumulator).
+		// out[a] = Σ_{a2} had[a][a2]·t[a2], computed as S − 2·Σ(negative
+		// columns) or 2·Σ(positive columns) − S, whichever set is smaller,
+		// with S = Σ t summed in ascending a2 (≤ K/2+1 additions per row
+		// instead of K). The values are float64 sums of float32 inputs, so
+		// these sums are exact except in extreme exponent spreads.
 		k := h.k
-		t := scratch[:k*B]
+		t := scratch[:(k+1)*B]
+		sum := t[k*B : (k+1)*B]
 		for b := 0; b < m; b++ {
+			clear(sum)
 			for a := 0; a < k; a++ {
-				copy(t[a*B:(a+1)*B], x[(a*m+b)*B:(a*m+b+1)*B])
+				src := x[(a*m+b)*B : (a*m+b+1)*B]
+				copy(t[a*B:(a+1)*B], src)
+				src = src[:len(sum)]
+				for c, v := range src {
+					sum[c] += v
+				}
 			}
 			for a := 0; a < k; a++ {
 				out := x[(a*m+b)*B : (a*m+b+1)*B]
 				clear(out)
-				for a2, sg := range h.had[a*k : (a+1)*k] {
+				for _, a2 := range h.minority[a] {
 					src := t[a2*B : (a2+1)*B]
 					src = src[:len(out)]
-					if sg > 0 {
-						for c, v := range src {
-							out[c] += v
-						}
-					} else {
-						for c, v := range src {
-							out[c] -= v
-						}
+					for c, v := range src {
+						out[c] += v
+					}
+				}
+				s := sum[:len(out)]
+				if h.minorityNeg[a] {
+					for c := range out {
+						out[c] = s[c] - 2*out[c]
+					}
+				} else {
+					for c := range out {
+						out[c] = 2*out[c] - s[c]
 					}
 				}
 			}
@@ -214,7 +228,7 @@ func (e *engine) leftMulT(data []float32, cols int, op vecOp) {
 	})
 }
 
-func scratchLen(n, b int) int { return n * b }
+func scratchLen(n, b int) int { return (n + 1) * b }
 
 // checkShape guards the views used by rightMul and leftMulT.
 func checkLen(name string, data []float32, unit int) error {

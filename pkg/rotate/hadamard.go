@@ -247,6 +247,35 @@ type hadamard struct {
 	had     []int8 // k×k, nil when k == 1
 	s       []int8 // ±1
 	r       float64
+	// For each row a of had: the column indices of its minority sign and
+	// that sign (row·t = S − 2·Σminority when the minority is −, else
+	// 2·Σminority − S, with S = Σt).
+	minority    [][]int
+	minorityNeg []bool
+}
+
+func (h *hadamard) prepare() {
+	if h.had == nil {
+		return
+	}
+	k := h.k
+	h.minority = make([][]int, k)
+	h.minorityNeg = make([]bool, k)
+	for a := 0; a < k; a++ {
+		var pos, neg []int
+		for a2, v := range h.had[a*k : (a+1)*k] {
+			if v > 0 {
+				pos = append(pos, a2)
+			} else {
+				neg = append(neg, a2)
+			}
+		}
+		if len(neg) <= len(pos) {
+			h.minority[a], h.minorityNeg[a] = neg, true
+		} else {
+			h.minority[a] = pos
+		}
+	}
 }
 
 func newHadamard(n int, signs []int8) (*hadamard, error) {
@@ -262,7 +291,9 @@ func newHadamard(n int, signs []int8) (*hadamard, error) {
 			return nil, fmt.Errorf("random Hadamard: sign %d is %d, want ±1", i, s)
 		}
 	}
-	return &hadamard{n: n, k: k, m: n / k, had: had, s: signs, r: 1 / Divisor(n)}, nil
+	h := &hadamard{n: n, k: k, m: n / k, had: had, s: signs, r: 1 / Divisor(n)}
+	h.prepare()
+	return h, nil
 }
 
 // mEntry is M[i][j] = had[a_i][a_j]·(-1)^popcount(b_i&b_j).
@@ -308,6 +339,7 @@ func factorHadamard(a []float64, n int) *hadamard {
 		return nil
 	}
 	h := &hadamard{n: n, k: k, m: n / k, had: had, s: make([]int8, n), r: r}
+	h.prepare()
 	for i := 0; i < n; i++ {
 		// A[i][0] = s_i·M[0][i]·r
 		v := a[i*n]

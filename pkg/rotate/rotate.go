@@ -114,6 +114,10 @@ func firstNonFinite(v []float64) int {
 // summed in index order. The result does not depend on the number of
 // goroutines. Like mllm, head_dim for R_v is hidden_size/num_heads, and
 // config.TieWordEmbeddings is cleared.
+//
+// Sizes are checked against the config before anything is modified; an
+// error after that (only possible for Weights inconsistent with their
+// Config) leaves w partially rotated.
 func RotateModel(w *model.Weights, rot *Rotation) error {
 	return RotateModelOptions(w, rot, Options{})
 }
