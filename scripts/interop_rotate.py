@@ -471,4 +471,11 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except Exception as e:  # a crash is a failure, still reported on the last line
+        import traceback
+        traceback.print_exc()
+        failed += 1
+        print(f"interop_rotate: {passed} passed, {failed} failed")
+        sys.exit(1)
