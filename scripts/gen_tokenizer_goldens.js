@@ -146,6 +146,19 @@ function writeFlagsFixture() {
   fs.renameSync(dst + '.tmp', dst);
 }
 
+// writeLlama3Fixture derives testdata/tokenizer/tiny-llama3.json: the tiny
+// Qwen2 tokenizer with Llama 3's pre-tokenizer pattern (numbers in runs of up
+// to three digits) and ignore_merges (a word that is a token is kept whole).
+function writeLlama3Fixture() {
+  const j = JSON.parse(fs.readFileSync(path.join(root, 'testdata', 'tinyqwen2', 'tokenizer.json'), 'utf8'));
+  j.pre_tokenizer.pretokenizers[0].pattern.Regex =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+  j.model.ignore_merges = true;
+  const dst = path.join(tdir, 'tiny-llama3.json');
+  Tokenizer.fromString(JSON.stringify(j)).save(dst + '.tmp', false);
+  fs.renameSync(dst + '.tmp', dst);
+}
+
 const flagTexts = [
   'a <mask> b', 'a   <mask>b', '<mask>', '  <mask>  ', 'x<mask>x', '<mask>xy', 'a [R]   b', '[R]\n\nz', '  [LR]  q',
   'cat', 'a cat b', 'concat', 'cats', '_cat', 'cat_', 'cat.', 'é cat', 'Café', 'Cafe\u0301 au lait', 'CAFÉ',
@@ -154,6 +167,7 @@ const flagTexts = [
 
 (async () => {
   writeFlagsFixture();
+  writeLlama3Fixture();
   // Byte-level single-byte tokens for 0x80..0xFF (continuation and lead
   // bytes), so random decodes hit ill-formed UTF-8.
   const bl = JSON.parse(fs.readFileSync(path.join(tdir, 'qwen2-tokenizer.json'), 'utf8'));
@@ -177,6 +191,8 @@ const flagTexts = [
       await cases('llama-metaspace.json', 300, 3, 630, idsOf('llama-metaspace.json', hex.slice(0x80).concat(['<s>', '</s>']))),
       await cases('tiny-flags.json', 200, 4, 8199, qwenBytes.slice(0, 128).map((x) => x % 8189).concat([8190, 8192, 8193, 8196]),
         flagTexts),
+      await cases('tiny-llama3.json', 300, 5, 8192, qwenBytes.slice(0, 128).concat([8190, 8191]),
+        ['12345678', '3.14159265', 'year 2024, 100000 items', '٣٣٣٣٣', '½½½½']),
     ],
   };
   const dst = path.join(tdir, 'goldens.json');

@@ -38,8 +38,8 @@ func TestHFGoldens(t *testing.T) {
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Tokenizers) != 4 {
-		t.Fatalf("%d tokenizers in goldens, want 4", len(g.Tokenizers))
+	if len(g.Tokenizers) != 5 {
+		t.Fatalf("%d tokenizers in goldens, want 5", len(g.Tokenizers))
 	}
 	for _, tg := range g.Tokenizers {
 		t.Run(tg.File, func(t *testing.T) {
@@ -48,6 +48,9 @@ func TestHFGoldens(t *testing.T) {
 				tok = fullQwen2(t)
 			} else if tok, err = Load(filepath.Join("../../testdata/tokenizer", tg.File)); err != nil {
 				t.Fatal(err)
+			}
+			if want := map[string]int{"qwen2-tokenizer.json": 1, "tiny-flags.json": 1, "tiny-llama3.json": 3}[tg.File]; tok.scan != want {
+				t.Errorf("scanner fast path %d, want %d", tok.scan, want)
 			}
 			fails := 0
 			check := func(what, text string, got, want any, ok bool) {

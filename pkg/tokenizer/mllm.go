@@ -243,7 +243,7 @@ func LoadMLLM(vocabPath, mergesPath string) (*Tokenizer, error) {
 		norm:    unicodeNorm{norm.NFC},
 		pre:     preSeq{splitPre{pre, behIsolated, false}, byteLevelPre{}},
 		rawByte: true,
-		qwen2:   true,
+		scan:    1,
 		dec:     byteLevelDec{},
 	}
 	if err := t.setAdded(added); err != nil {

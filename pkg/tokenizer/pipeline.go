@@ -78,9 +78,11 @@ type matcher interface {
 	find(s string, emit func(start, end int))
 }
 
-type qwen2Matcher struct{}
+// qwen2Matcher runs the hand-written scanner: Qwen2Pattern (digits 1) or
+// Llama3Pattern (digits 3).
+type qwen2Matcher struct{ digits int }
 
-func (qwen2Matcher) find(s string, emit func(int, int)) { qwen2Split(s, emit) }
+func (m qwen2Matcher) find(s string, emit func(int, int)) { splitScan(s, m.digits, emit) }
 
 type literalMatcher struct{ lit string }
 
@@ -126,8 +128,11 @@ func newMatcher(pattern string, isRegex bool) (matcher, error) {
 	if !isRegex {
 		return literalMatcher{pattern}, nil
 	}
-	if pattern == Qwen2Pattern {
-		return qwen2Matcher{}, nil
+	switch pattern {
+	case Qwen2Pattern:
+		return qwen2Matcher{1}, nil
+	case Llama3Pattern:
+		return qwen2Matcher{3}, nil
 	}
 	re, err := regexp2.Compile(pattern, regexp2.None)
 	if err != nil {

@@ -12,6 +12,10 @@ import (
 // Hugging Face tokenizers uses.
 const Qwen2Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
 
+// Llama3Pattern is Qwen2Pattern with numbers split into runs of up to three
+// digits (Llama 3's tokenizer.json); the same scanner runs it.
+const Llama3Pattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
 // GPT2Pattern is the regex of the ByteLevel pre-tokenizer with use_regex.
 const GPT2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
 
@@ -79,7 +83,10 @@ func contraction(s string, i int) int {
 // qwen2Split splits s into the pieces Qwen2Pattern matches (behaviour
 // "Isolated": every byte belongs to exactly one match), calling emit with
 // each piece's byte range.
-func qwen2Split(s string, emit func(start, end int)) {
+func qwen2Split(s string, emit func(start, end int)) { splitScan(s, 1, emit) }
+
+// splitScan runs Qwen2Pattern, or Llama3Pattern when maxDigits is 3.
+func splitScan(s string, maxDigits int, emit func(start, end int)) {
 	n := len(s)
 	i := 0
 	for i < n {
@@ -107,10 +114,18 @@ func qwen2Split(s string, emit func(start, end int)) {
 				continue
 			}
 		}
-		// 3. \p{N}
+		// 3. \p{N} (Llama 3: \p{N}{1,3})
 		if isN(r) {
-			emit(i, i+w)
-			i += w
+			j := i + w
+			for k := 1; k < maxDigits && j < n; k++ {
+				r2, w2 := decodeAt(s, j)
+				if !isN(r2) {
+					break
+				}
+				j += w2
+			}
+			emit(i, j)
+			i = j
 			continue
 		}
 		// 4. ' '?[^\s\p{L}\p{N}]+[\r\n]*

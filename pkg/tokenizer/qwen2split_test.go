@@ -28,7 +28,16 @@ func regexPieces(re *regexp2.Regexp, s string) []string {
 // U+017F is left out: Oniguruma (used by Hugging Face) case-folds it to
 // "s" in (?i:'s), regexp2 does not; TestQwen2ScannerTable covers it.
 func TestQwen2ScannerVsRegexp2(t *testing.T) {
-	re := regexp2.MustCompile(Qwen2Pattern, regexp2.None)
+	for _, c := range []struct {
+		pattern string
+		digits  int
+	}{{Qwen2Pattern, 1}, {Llama3Pattern, 3}} {
+		scannerVsRegexp2(t, c.pattern, c.digits)
+	}
+}
+
+func scannerVsRegexp2(t *testing.T, pattern string, digits int) {
+	re := regexp2.MustCompile(pattern, regexp2.None)
 	alphabet := []string{"a", "Z", "é", "ß", "中", "ǅ", "0", "9", "٣", "½", "Ⅻ", " ", " ", "\t", "\n", "\r", "\v", "\f",
 		"\u0085", "\u00a0", "\u2028", "\u3000", "\u200b", "'", "s", "S", "t", "r", "e", "v", "l", "L", "m", "d", "D",
 		".", ",", "!", "-", "<", "|", ">", "😀", "\u0301", "_", "\"", "\xff"}
@@ -42,7 +51,9 @@ func TestQwen2ScannerVsRegexp2(t *testing.T) {
 		if !utf8.ValidString(s) {
 			continue // regexp2 works on runes; the scanner's invalid-byte handling is tested below
 		}
-		got, want := scannerPieces(s), regexPieces(re, s)
+		var got []string
+		splitScan(s, digits, func(a, b int) { got = append(got, s[a:b]) })
+		want := regexPieces(re, s)
 		if !slices.Equal(got, want) {
 			t.Fatalf("%q:\n scanner %q\n regexp2 %q", s, got, want)
 		}

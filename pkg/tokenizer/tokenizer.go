@@ -45,7 +45,7 @@ type Tokenizer struct {
 	norm    normalizer   // nil: identity
 	pre     preTokenizer // nil: the whole segment is one word
 	rawByte bool         // pieces are raw bytes for a byte-level model
-	qwen2   bool         // fast path: Qwen2 scanner + byte-level BPE
+	scan    int          // fast path (Qwen2/Llama 3 scanner + byte-level BPE): max digits per number, 0 = off
 	dec     decoder      // nil: tokens joined with " "
 
 	template []int // post-processor single template: -1 stands for the text
@@ -115,7 +115,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if t.norm, err = parseNormalizer(f.Normalizer); err != nil {
 		return nil, fmt.Errorf("normalizer: %w", err)
 	}
-	if t.pre, t.rawByte, t.qwen2, err = parsePreTokenizer(f.PreTokenizer); err != nil {
+	if t.pre, t.rawByte, t.scan, err = parsePreTokenizer(f.PreTokenizer); err != nil {
 		return nil, fmt.Errorf("pre_tokenizer: %w", err)
 	}
 	if t.dec, err = parseDecoder(f.Decoder); err != nil {
@@ -272,8 +272,8 @@ func (t *Tokenizer) encodeText(s string, first bool, ids []int) []int {
 		return ids
 	}
 	m := t.model
-	if t.qwen2 {
-		qwen2Split(s, func(a, b int) { ids = m.encodeRawByteLevel(s[a:b], ids) })
+	if t.scan > 0 {
+		splitScan(s, t.scan, func(a, b int) { ids = m.encodeRawByteLevel(s[a:b], ids) })
 		return ids
 	}
 	ps := []piece{{s: s, first: first}}
@@ -522,23 +522,23 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 }
 
 // parsePreTokenizer returns the pre-tokenizer, whether pieces end up as raw
-// bytes for a byte-level model, and whether it is exactly Qwen2's
-// Split+ByteLevel pair (the fast path).
-func parsePreTokenizer(raw json.RawMessage) (preTokenizer, bool, bool, error) {
+// bytes for a byte-level model, and, when it is exactly a Qwen2 or Llama 3
+// Split+ByteLevel pair, the scanner's digit limit for the fast path (else 0).
+func parsePreTokenizer(raw json.RawMessage) (preTokenizer, bool, int, error) {
 	c, err := parseComponent(raw)
 	if err != nil || c == nil {
-		return nil, false, false, err
+		return nil, false, 0, err
 	}
 	var steps []*component
 	if c.Type == "Sequence" {
 		for i, r := range c.Pretokenizers {
 			s, err := parseComponent(r)
 			if err != nil {
-				return nil, false, false, fmt.Errorf("Sequence[%d]: %w", i, err)
+				return nil, false, 0, fmt.Errorf("Sequence[%d]: %w", i, err)
 			}
 			if s != nil {
 				if s.Type == "Sequence" {
-					return nil, false, false, fmt.Errorf("nested Sequence is not supported")
+					return nil, false, 0, fmt.Errorf("nested Sequence is not supported")
 				}
 				steps = append(steps, s)
 			}
@@ -550,21 +550,21 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, bool, bool, error) {
 	rawByte := false
 	for i, s := range steps {
 		if rawByte {
-			return nil, false, false, fmt.Errorf("step %d (%s) after ByteLevel is not supported", i, s.Type)
+			return nil, false, 0, fmt.Errorf("step %d (%s) after ByteLevel is not supported", i, s.Type)
 		}
 		switch s.Type {
 		case "Split":
 			pat, isRe, err := patternOf(s)
 			if err != nil {
-				return nil, false, false, err
+				return nil, false, 0, err
 			}
 			m, err := newMatcher(pat, isRe)
 			if err != nil {
-				return nil, false, false, err
+				return nil, false, 0, err
 			}
 			b, err := parseBehavior(s.Behavior)
 			if err != nil {
-				return nil, false, false, err
+				return nil, false, 0, err
 			}
 			q = append(q, splitPre{m, b, s.Invert})
 		case "ByteLevel":
@@ -595,17 +595,19 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, bool, bool, error) {
 			m, _ := newMatcher(`\w+|[^\w\s]+`, true)
 			q = append(q, splitPre{m, behRemoved, true})
 		default:
-			return nil, false, false, fmt.Errorf("pre-tokenizer type %q is not supported", s.Type)
+			return nil, false, 0, fmt.Errorf("pre-tokenizer type %q is not supported", s.Type)
 		}
 	}
-	qwen := false
+	scan := 0
 	if len(q) == 2 && rawByte {
 		sp, ok1 := q[0].(splitPre)
 		bl := q[1].(byteLevelPre)
-		_, isQ := sp.m.(qwen2Matcher)
-		qwen = ok1 && isQ && sp.behavior == behIsolated && !sp.invert && !bl.addPrefixSpace && bl.useRegex == nil
+		qm, isQ := sp.m.(qwen2Matcher)
+		if ok1 && isQ && sp.behavior == behIsolated && !sp.invert && !bl.addPrefixSpace && bl.useRegex == nil {
+			scan = qm.digits
+		}
 	}
-	return q, rawByte, qwen, nil
+	return q, rawByte, scan, nil
 }
 
 func parseBehavior(s string) (int, error) {
