@@ -69,13 +69,12 @@ func addF16(a, b float32) float32 { return roundF16(float64(a) + float64(b)) }
 func VecDotF16(x, y []float32, valid int) float32 {
 	n := len(x)
 	np := n &^ 31
+	steps := (min(np, valid) + 31) / 32
+	var acc64 [32]float64
+	f16FMASteps(x, y, steps, &acc64)
 	var acc [32]float32
-	for i := 0; i < np && i < valid; i += 32 {
-		xs := x[i : i+32 : i+32]
-		ys := y[i : i+32 : i+32]
-		for l := range 32 {
-			acc[l] = fmaF16(acc[l], xs[l], ys[l])
-		}
+	for l := range acc {
+		acc[l] = float32(acc64[l])
 	}
 	var t [4]float32
 	for l := range 8 {
@@ -92,6 +91,17 @@ func VecDotF16(x, y []float32, valid int) float32 {
 		sumf += float32(x[i] * y[i])
 	}
 	return sumf
+}
+
+// f16FMAStepsGeneric is the portable f16FMASteps.
+func f16FMAStepsGeneric(x, y []float32, steps int, acc *[32]float64) {
+	for s := 0; s < steps; s++ {
+		xs := x[32*s : 32*s+32 : 32*s+32]
+		ys := y[32*s : 32*s+32 : 32*s+32]
+		for l := range 32 {
+			acc[l] = float64(fmaF16(float32(acc[l]), xs[l], ys[l]))
+		}
+	}
 }
 
 // sigmoid64 is the logistic function in float64 (the closed QNN Sigmoid

@@ -351,3 +351,39 @@ func TestDotI16I8(t *testing.T) {
 		}
 	}
 }
+
+// TestF16FMASteps compares the AVX2 fp16 FMA lanes with the portable
+// ones on random fp16 data spanning subnormals, normals and overflow.
+func TestF16FMASteps(t *testing.T) {
+	s := uint64(11)
+	next := func() float32 {
+		s = s*6364136223846793005 + 1442695040888963407
+		e := int(s>>40)%40 - 26 // 2^-26 .. 2^13
+		m := float64(s>>20&0xfffff)/float64(1<<20) + 1
+		if s>>63 == 1 {
+			m = -m
+		}
+		return RoundF16(float32(math.Ldexp(m, e)))
+	}
+	for _, steps := range []int{1, 2, 5, 40} {
+		x := make([]float32, 32*steps)
+		y := make([]float32, 32*steps)
+		for i := range x {
+			x[i], y[i] = next(), next()
+			if i%97 == 0 {
+				x[i], y[i] = 60000, 2 // overflow to Inf
+			}
+			if i%89 == 0 {
+				x[i], y[i] = 0, 0
+			}
+		}
+		var a, b [32]float64
+		f16FMASteps(x, y, steps, &a)
+		f16FMAStepsGeneric(x, y, steps, &b)
+		for l := range a {
+			if math.Float64bits(a[l]) != math.Float64bits(b[l]) && !(math.IsNaN(a[l]) && math.IsNaN(b[l])) {
+				t.Fatalf("steps %d lane %d: %v, generic %v", steps, l, a[l], b[l])
+			}
+		}
+	}
+}

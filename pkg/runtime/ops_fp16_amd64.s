@@ -1,0 +1,85 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// func f16FMAStepsAVX2(x, y *float32, steps int, acc *float64)
+//
+// For steps 32-element steps, lane l (0..31) of acc becomes
+// fp16(acc[l] + x[32s+l]·y[32s+l]): the product and the sum are formed in
+// float64 (exact for binary16 operands, as in fmaF16) and rounded to
+// binary16 in the registers: normal range by rounding the float64 bits to
+// 10 fraction bits (ties to even), |s| < 2^-14 by (s + 1.5·2^28) − 1.5·2^28
+// (the 2^-24 subnormal grid, keeping the sign of s), |s| ≥ 65520 to ±Inf.
+TEXT ·f16FMAStepsAVX2(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DI
+	MOVQ steps+16(FP), CX
+	MOVQ acc+24(FP), DX
+
+	MOVQ $0x000001FFFFFFFFFF, AX
+	MOVQ AX, X8
+	VPBROADCASTQ X8, Y8
+	MOVQ $0xFFFFFC0000000000, AX
+	MOVQ AX, X9
+	VPBROADCASTQ X9, Y9
+	MOVQ $1, AX
+	MOVQ AX, X10
+	VPBROADCASTQ X10, Y10
+	MOVQ $0x7FFFFFFFFFFFFFFF, AX
+	MOVQ AX, X11
+	VPBROADCASTQ X11, Y11
+	MOVQ $0x3F10000000000000, AX
+	MOVQ AX, X12
+	VPBROADCASTQ X12, Y12
+	MOVQ $0x41B8000000000000, AX
+	MOVQ AX, X13
+	VPBROADCASTQ X13, Y13
+	MOVQ $0x40EFFE0000000000, AX
+	MOVQ AX, X14
+	VPBROADCASTQ X14, Y14
+	MOVQ $0x7FF0000000000000, AX
+	MOVQ AX, X15
+	VPBROADCASTQ X15, Y15
+
+	TESTQ CX, CX
+	JEQ   done
+
+step:
+	XORQ BX, BX
+
+group:
+	VMOVUPD   (DX)(BX*8), Y0
+	VCVTPS2PD (SI)(BX*4), Y1
+	VCVTPS2PD (DI)(BX*4), Y2
+	VMULPD    Y2, Y1, Y1
+	VADDPD    Y1, Y0, Y0
+
+	VPSRLQ    $42, Y0, Y1
+	VPAND     Y10, Y1, Y1
+	VPADDQ    Y8, Y1, Y1
+	VPADDQ    Y0, Y1, Y1
+	VPAND     Y9, Y1, Y1
+	VANDPD    Y11, Y0, Y3
+	VXORPD    Y3, Y0, Y6
+	VADDPD    Y13, Y0, Y2
+	VSUBPD    Y13, Y2, Y2
+	VORPD     Y6, Y2, Y2
+	VCMPPD    $1, Y12, Y3, Y4
+	VBLENDVPD Y4, Y2, Y1, Y1
+	VCMPPD    $13, Y14, Y3, Y5
+	VORPD     Y15, Y6, Y6
+	VBLENDVPD Y5, Y6, Y1, Y1
+	VMOVUPD   Y1, (DX)(BX*8)
+
+	ADDQ $4, BX
+	CMPQ BX, $32
+	JLT  group
+
+	ADDQ $128, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  step
+
+done:
+	VZEROUPPER
+	RET
