@@ -312,6 +312,9 @@ func textField(b []byte) (string, error) {
 		return "", errors.New(`no "text" field`)
 	}
 	var s string
+	if string(raw) == "null" {
+		return "", errors.New(`"text" is null`)
+	}
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", fmt.Errorf(`"text" is not a string: %.40s`, raw)
 	}

@@ -166,6 +166,7 @@ func TestJSONLErrors(t *testing.T) {
 		{"missing-text", "{\"text\": \"a\"}\n\n{\"Text\": \"b\"}\n", `x.jsonl line 3: no "text" field`, 0},
 		{"text-not-string", "{\"text\": 5}\n", `x.jsonl line 1: "text" is not a string`, 0},
 		{"not-object", "[1,2]\n", "x.jsonl line 1: malformed JSON", 0},
+		{"text-null", "{\"text\": \"a\"}\n{\"text\": null}\n", `x.jsonl line 2: "text" is null`, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
