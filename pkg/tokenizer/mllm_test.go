@@ -39,8 +39,9 @@ func TestMLLMVocabMatchesTokenizerJSON(t *testing.T) {
 			t.Errorf("allowSpecial=%v: decodes differ", allow)
 		}
 	}
-	if n := len(mt.Encode(string(wiki), false)); n != 299078 {
-		t.Errorf("wikitext2: %d ids, want 299078", n)
+	part := string(wiki[:100000])
+	if a, b := mt.Encode(part, false), full.Encode(part, false); !eqInts(a, b) {
+		t.Errorf("wikitext2 first 100 kB: mllm and tokenizer.json ids differ")
 	}
 }
 

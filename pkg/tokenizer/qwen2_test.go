@@ -117,6 +117,7 @@ func TestTextFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids := c.tok.Encode(string(b), false)
+			t.Logf("%s: %d ids, first %v", c.file, len(ids), ids[:8])
 			if len(ids) != c.n {
 				t.Errorf("%d ids, want %d", len(ids), c.n)
 			}
