@@ -173,3 +173,21 @@ func TestConcurrentEncode(t *testing.T) {
 type mismatch struct{ text string }
 
 func (m *mismatch) Error() string { return "concurrent encode differs for " + m.text }
+
+func TestByteLevelRoundTrip(t *testing.T) {
+	all := make([]byte, 256)
+	for i := range all {
+		all[i] = byte(i)
+	}
+	enc := ByteLevelEncode(string(all))
+	if utf8.RuneCountInString(enc) != 256 || !strings.HasPrefix(ByteLevelEncode(" hi\n"), "ĠhiĊ") {
+		t.Fatalf("ByteLevelEncode: %q", enc)
+	}
+	dec, ok := ByteLevelDecode(enc)
+	if !ok || dec != string(all) {
+		t.Fatalf("ByteLevelDecode round trip failed")
+	}
+	if _, ok := ByteLevelDecode("a b"); ok {
+		t.Error("space is outside the byte-level alphabet but was accepted")
+	}
+}
