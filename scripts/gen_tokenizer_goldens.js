@@ -159,6 +159,33 @@ function writeLlama3Fixture() {
   fs.renameSync(dst + '.tmp', dst);
 }
 
+// writePreTokenizerFixtures derives two more tokenizers from the tiny one:
+// tiny-gpt2.json (ByteLevel pre-tokenizer with GPT-2's regex and
+// add_prefix_space) and tiny-mixed.json (Digits, literal and regex Split
+// with every behaviour, Contiguous, then ByteLevel without regex).
+function writePreTokenizerFixtures() {
+  const base = fs.readFileSync(path.join(root, 'testdata', 'tinyqwen2', 'tokenizer.json'), 'utf8');
+  const save = (name, j) => {
+    const dst = path.join(tdir, name);
+    Tokenizer.fromString(JSON.stringify(j)).save(dst + '.tmp', false);
+    fs.renameSync(dst + '.tmp', dst);
+  };
+  const g = JSON.parse(base);
+  g.pre_tokenizer = {type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true};
+  save('tiny-gpt2.json', g);
+  const m = JSON.parse(base);
+  m.pre_tokenizer = {type: 'Sequence', pretokenizers: [
+    {type: 'Digits', individual_digits: false},
+    {type: 'Split', pattern: {String: '-'}, behavior: 'MergedWithPrevious', invert: false},
+    {type: 'Split', pattern: {Regex: '[.,;]'}, behavior: 'MergedWithNext', invert: false},
+    {type: 'Split', pattern: {String: '='}, behavior: 'Removed', invert: false},
+    {type: 'Split', pattern: {Regex: '[!?]'}, behavior: 'Contiguous', invert: false},
+    {type: 'WhitespaceSplit'},
+    {type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false},
+  ]};
+  save('tiny-mixed.json', m);
+}
+
 const flagTexts = [
   'a <mask> b', 'a   <mask>b', '<mask>', '  <mask>  ', 'x<mask>x', '<mask>xy', 'a [R]   b', '[R]\n\nz', '  [LR]  q',
   'cat', 'a cat b', 'concat', 'cats', '_cat', 'cat_', 'cat.', 'é cat', 'Café', 'Cafe\u0301 au lait', 'CAFÉ',
@@ -168,6 +195,7 @@ const flagTexts = [
 (async () => {
   writeFlagsFixture();
   writeLlama3Fixture();
+  writePreTokenizerFixtures();
   // Byte-level single-byte tokens for 0x80..0xFF (continuation and lead
   // bytes), so random decodes hit ill-formed UTF-8.
   const bl = JSON.parse(fs.readFileSync(path.join(tdir, 'qwen2-tokenizer.json'), 'utf8'));
@@ -193,6 +221,9 @@ const flagTexts = [
         flagTexts),
       await cases('tiny-llama3.json', 300, 5, 8192, qwenBytes.slice(0, 128).concat([8190, 8191]),
         ['12345678', '3.14159265', 'year 2024, 100000 items', '٣٣٣٣٣', '½½½½']),
+      await cases('tiny-gpt2.json', 300, 6, 8192, qwenBytes.slice(0, 128).concat([8190, 8191]), []),
+      await cases('tiny-mixed.json', 300, 7, 8192, qwenBytes.slice(0, 128).concat([8190, 8191]),
+        ['a-b-c', 'x=y==z', 'one. two, three;', 'wow!!?! ok', '12-34.56=78', '--==..!!', 'a = b - c']),
     ],
   };
   const dst = path.join(tdir, 'goldens.json');

@@ -38,8 +38,8 @@ func TestHFGoldens(t *testing.T) {
 	if err := json.Unmarshal(b, &g); err != nil {
 		t.Fatal(err)
 	}
-	if len(g.Tokenizers) != 5 {
-		t.Fatalf("%d tokenizers in goldens, want 5", len(g.Tokenizers))
+	if len(g.Tokenizers) != 7 {
+		t.Fatalf("%d tokenizers in goldens, want 7", len(g.Tokenizers))
 	}
 	for _, tg := range g.Tokenizers {
 		t.Run(tg.File, func(t *testing.T) {
