@@ -1,10 +1,25 @@
 package runtime
 
 import (
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/qnnkit/qnnkit/pkg/model"
 )
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds a cpu-ns/op metric (CPU time of the whole process per
+// op): on a shared machine it tracks the work better than wall time.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
 
 // BenchmarkDecode measures one decoder step at position ~128 for each
 // decode-model format and the FP32 forward of pkg/model (tokens/s =
@@ -25,11 +40,13 @@ func BenchmarkDecode(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			c0 := cpuTime()
 			for i := 0; i < b.N; i++ {
 				if _, err := d.Step(prompt[i%128], cache); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, c0)
 		})
 	}
 	b.Run("fp32-forward", func(b *testing.B) {
@@ -39,11 +56,13 @@ func BenchmarkDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ResetTimer()
+		c0 := cpuTime()
 		for i := 0; i < b.N; i++ {
 			if _, err := m.Forward([]int{prompt[i%128]}, cache); err != nil {
 				b.Fatal(err)
 			}
 		}
+		reportCPU(b, c0)
 	})
 }
 
@@ -57,9 +76,11 @@ func BenchmarkPrefillChunk(b *testing.B) {
 	g, _ := NewGraph(m, GraphOptions{})
 	toks := testTokens(128, fx.W.Config.VocabSize)
 	b.ResetTimer()
+	c0 := cpuTime()
 	for i := 0; i < b.N; i++ {
 		if _, err := NewPrefill(g, 128).Run(toks, g.NewCache(128)); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, c0)
 }
