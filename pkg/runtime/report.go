@@ -42,6 +42,9 @@ type Report struct {
 	NPU     Column
 	Pair    Column
 	Decoded Column // the pair's decoder rows only
+	// FP32Decoded is the FP32 reference scored on the decoder rows only
+	// (nil without a reference), for comparison with Decoded.
+	FP32Decoded *eval.NLL
 }
 
 // Evaluate builds the report over ids. ref returns FP32 logits for a
@@ -71,6 +74,7 @@ func Evaluate(ids []int, p *Prefill, dec *Decoder, ref eval.LogitsFunc, opt Repo
 		NPU: Column{Name: "npu_prefill"}, Pair: Column{Name: "deployed_pair"}, Decoded: Column{Name: "decoded_half"}}
 	if ref != nil {
 		r.FP32 = &Column{Name: "fp32"}
+		r.FP32Decoded = &eval.NLL{}
 	}
 	n := ctx - 1
 	h := n / 2
@@ -87,6 +91,9 @@ func Evaluate(ids []int, p *Prefill, dec *Decoder, ref eval.LogitsFunc, opt Repo
 			}
 			r.FP32.Time += time.Since(t0)
 			if err := r.FP32.NLL.Add(refL, V, tgt); err != nil {
+				return nil, fmt.Errorf("report: window %d: %w", w, err)
+			}
+			if err := r.FP32Decoded.Add(refL[h*V:], V, tgt[h:]); err != nil {
 				return nil, fmt.Errorf("report: window %d: %w", w, err)
 			}
 		}
@@ -157,6 +164,9 @@ func (r *Report) Format(w io.Writer) {
 	fmt.Fprintf(w, "%-28s %12.4f %10s %8s %10s\n", "deployed pair", r.Pair.PPL(), kl, t1, "-")
 	kl, t1 = agree(&r.Decoded)
 	fmt.Fprintf(w, "%-28s %12.4f %10s %8s %10s\n", "  of which decoder rows", r.Decoded.PPL(), kl, t1, rate(&r.Decoded, r.Decoded.NLL.Count))
+	if r.FP32Decoded != nil {
+		fmt.Fprintf(w, "%-28s %12.4f\n", "  fp32 on the decoder rows", r.FP32Decoded.PPL())
+	}
 	if r.FP32 != nil {
 		fmt.Fprintf(w, "deployed pair vs fp32 perplexity: %+.2f%%\n", 100*(r.Pair.PPL()/r.FP32.PPL()-1))
 	}
@@ -191,7 +201,7 @@ func (r *Report) JSON() ([]byte, error) {
 		"ctx":           r.Ctx,
 	}
 	if r.FP32 != nil {
-		out["fp32"] = map[string]any{"ppl": num(r.FP32.PPL())}
+		out["fp32"] = map[string]any{"ppl": num(r.FP32.PPL()), "ppl_decoded_half": num(r.FP32Decoded.PPL())}
 	}
 	return json.Marshal(out)
 }
