@@ -30,7 +30,11 @@ import (
 
 func main() {
 	if err := newCommand().Run(context.Background(), os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "profile:", err)
+		msg := err.Error()
+		if !strings.HasPrefix(msg, "profile:") {
+			msg = "profile: " + msg
+		}
+		fmt.Fprintln(os.Stderr, msg)
 		os.Exit(1)
 	}
 }
@@ -52,15 +56,15 @@ func newCommand() *cli.Command {
 			"shard files into exactly the single-run JSON. A plot of the ranges is written next to the JSON.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config (profile_config is used; export_config's t01m_clip_threshold marks the plot)"},
-			&cli.BoolFlag{Name: "absmax", Usage: "ori/top_0_1 over absolute values instead of signed values (not mllm's behaviour)"},
+			&cli.BoolFlag{Name: "absmax", Usage: "ori/top_0_1 over absolute values instead of signed values (not mllm's behaviour; mean/std stay signed)"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue from the statistics checkpoint (--stats-out) if it exists"},
 			&cli.StringFlag{Name: "stats-out", Usage: "statistics checkpoint / shard result file (default: output_path + \".stats\")"},
 			&cli.BoolFlag{Name: "merge", Usage: "merge the complete shard statistics files given as arguments and write the scale JSON"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "scale JSON written by --merge (default: the config's profile_config.output_path)"},
 			&cli.StringFlag{Name: "plot", Usage: "write the range plot here (.png or .svg; default: the scale JSON path with .png; \"none\" to skip)"},
-			&cli.Uint64Flag{Name: "seed", Usage: "seed of random_rotate (default: a random seed, printed); required with --shard and random_rotate"},
+			&cli.Uint64Flag{Name: "seed", HideDefault: true, Usage: "seed of random_rotate (default: a random seed, printed; a resumed run reloads save_rotation); required with --shard and random_rotate"},
 			&cli.StringFlag{Name: "shard", Usage: "record only shard i of n (\"i/n\", 0-based) of the sample plan"},
-			&cli.IntFlag{Name: "threshold", Usage: "t01m_clip_threshold marked in the plot (default: export_config's)"},
+			&cli.IntFlag{Name: "threshold", HideDefault: true, Usage: "t01m_clip_threshold marked in the plot and summary (default: export_config's, else 64)"},
 			&cli.StringFlag{Name: "dump-tokens", Usage: "also write the token ids of every planned sample as JSON (for scripts/interop_profile.py)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		},
@@ -166,37 +170,35 @@ func runMerge(cmd *cli.Command, cfg *config.Config, threshold *int, clipAll bool
 // report prints the summary on stdout and draws the plot.
 func report(cmd *cli.Command, sf *calib.ScaleFile, out string, threshold *int, clipAll bool) error {
 	fmt.Printf("scale file: %s (%d layers)\n", out, len(sf.Layers))
-	if threshold != nil || clipAll {
-		dec, err := sf.ClipDecisions(threshold, clipAll, nil, nil)
-		if err != nil {
-			return err
-		}
-		var in, outc int
-		for _, d := range dec {
-			if d.ClipIn {
-				in++
-			}
-			if d.ClipOut {
-				outc++
-			}
-		}
-		t := "clip_all"
-		if threshold != nil && !clipAll {
-			t = "t01m_clip_threshold " + strconv.Itoa(*threshold)
-		}
-		fmt.Printf("clip at %s: %d/%d inputs, %d/%d outputs (the rest have outliers: scale = top_0_1)\n", t, in, len(dec), outc, len(dec))
+	if threshold == nil && !clipAll {
+		t := 64
+		threshold = &t
+		fmt.Fprintln(os.Stderr, "profile: no t01m_clip_threshold known; the summary and plot use t = 64")
 	}
+	dec, err := sf.ClipDecisions(threshold, clipAll, nil, nil)
+	if err != nil {
+		return err
+	}
+	var in, outc int
+	for _, d := range dec {
+		if d.ClipIn {
+			in++
+		}
+		if d.ClipOut {
+			outc++
+		}
+	}
+	t := "clip_all"
+	if threshold != nil && !clipAll {
+		t = "t01m_clip_threshold " + strconv.Itoa(*threshold)
+	}
+	fmt.Printf("clip at %s: %d/%d inputs, %d/%d outputs (the rest have outliers: scale = top_0_1)\n", t, in, len(dec), outc, len(dec))
 	pp := cmd.String("plot")
 	if pp == "none" {
 		return nil
 	}
 	if pp == "" {
 		pp = strings.TrimSuffix(out, filepath.Ext(out)) + ".png"
-	}
-	if threshold == nil && !clipAll {
-		t := 64
-		threshold = &t
-		fmt.Fprintln(os.Stderr, "profile: no t01m_clip_threshold known; the plot marks t = 64")
 	}
 	if err := writePlot(pp, sf, threshold, clipAll, filepath.Base(out)); err != nil {
 		return err

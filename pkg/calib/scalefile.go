@@ -7,9 +7,15 @@
 // np.partition over the concatenation of every recorded value: per layer and
 // direction only the largest N−k values are kept (N is known in advance).
 // mean and std are computed from exact (integer) sums of the values and their
-// squares and rounded once to float32; NumPy's float32 pairwise summation may
-// differ from that in the last float32 digits (the spec allows this: the
-// statistics are only used for their keys downstream).
+// squares and rounded once to float32. NumPy's float32 pairwise summation
+// differs from that in the last float32 digits (for the spec §2.6 example:
+// input mean 0.8050000071525574 here, 0.8049999475479126 in NumPy). Its mean
+// could be replayed on a stream (the pairwise tree depends only on N), but
+// np.std sums float32 squares of (x − float32 mean), which needs the mean
+// before the first value, i.e. a second pass over every activation; the
+// spec allows the deviation (downstream only the keys are used). Exact sums
+// make the result independent of the order of samples, so resumed and
+// merged runs are byte-identical.
 package calib
 
 import (

@@ -190,6 +190,7 @@ func (a *accum) add(values []float32, absmax bool) {
 	// folded into the 128-bit total.
 	const block = 1 << 16
 	var sq [255]uint64
+	full, thr := a.full, a.thr
 	for len(values) > 0 {
 		chunk := values[:min(len(values), block)]
 		values = values[len(chunk):]
@@ -219,12 +220,13 @@ func (a *accum) add(values []float32, absmax bool) {
 				b &^= 0x80000000
 			}
 			k := orderKey(b)
-			if a.full && k <= a.thr {
+			if full && k <= thr {
 				continue
 			}
 			a.keys = append(a.keys, k)
 			if len(a.keys) == cap(a.keys) {
 				a.compact()
+				full, thr = a.full, a.thr
 			}
 		}
 		for e, x := range sq {
