@@ -16,4 +16,32 @@
 // ops_float.go (RMSNorm, RoPE, softmax), attention.go (KV cache and CPU
 // attention), npu_model.go / npu_graph.go (the prefill graph), shadow.go,
 // decoder.go, generate.go, sampling.go, report.go.
+//
+// # Emulation choices
+//
+// Where the spec leaves a choice open, or the device behaviour is closed:
+//
+//   - Conv2d requantization (§2.2): int64 accumulation of the integer
+//     products, multiplier s_in·s_w/s_out in float64, round half away from
+//     zero, saturate to int8/int16 — in both --htp-rounding modes (the flag
+//     selects the op-package kernels, the Conv2d is Qualcomm's).
+//   - --htp-rounding ref|hvx selects LLaMAQuantize / LLaMADequantize /
+//     LLaMADequantizeAdd / RMSNorm reference or HVX numerics (§2.1, §2.3,
+//     §2.4, §2.6, §2.13); qf32/qf16 intermediates are taken as IEEE with
+//     round-to-nearest-even at each conversion.
+//   - The closed QNN fp16 Sigmoid is the correctly rounded fp16 σ(x).
+//   - fp16 arithmetic (vfmaq_f16 etc.) is computed exactly in float64 and
+//     rounded once; float32 FMAs (v_expf, vec_dot_fp32) use a float64 FMA
+//     and one conversion. sinf/cosf/expf are Go's (correctly rounded).
+//   - The F32 lm_head of the prefill tail uses pkg/kernels (float32 FMA in
+//     its own order) instead of vec_dot_fp32's order.
+//   - Decoder activations: Q8_K by pkg/quant (quantize_row_q8_K reference,
+//     the only implementation), Q8_0 by the NEON path (x·(1/d), ties to
+//     even). Q4_K tensors whose rows are not whole 256-blocks (tinyqwen2's
+//     down_proj, 704 inputs: mllm's quantize tool lets blocks straddle
+//     rows) are dequantized to float32 at load and multiplied in float32.
+//   - Chunked prefill runs chunks in order at their true positions and
+//     takes the logits row (R−1) mod C of the last chunk; the KV cache is
+//     handed to the decoder at the real prompt length R (§1.6, §1.7), not
+//     with the demo's toggle/parity quirks.
 package runtime
