@@ -75,13 +75,7 @@ func (w *Weights) StateDict() []NamedTensor {
 	}
 	add("model.embed_tokens.weight", []int{c.VocabSize, c.HiddenSize}, w.Embed)
 	for i := range w.Layers {
-		l := &w.Layers[i]
-		for _, x := range []*Linear{&l.Q, &l.K, &l.V, &l.O, &l.Gate, &l.Up, &l.Down} {
-			lin(x)
-		}
-		p := fmt.Sprintf("model.layers.%d.", i)
-		add(p+"input_layernorm.weight", []int{c.HiddenSize}, l.InputNorm)
-		add(p+"post_attention_layernorm.weight", []int{c.HiddenSize}, l.PostNorm)
+		sd = append(sd, LayerStateDict(c, i, &w.Layers[i])...)
 	}
 	add("model.norm.weight", []int{c.HiddenSize}, w.Norm)
 	lin(&w.LMHead)
@@ -114,87 +108,27 @@ func Load(ck *checkpoint.Checkpoint) (*Weights, error) {
 // LoadWeights reads the tensors of cfg's architecture from ck, checking
 // every shape against the config and rejecting NaN/Inf values.
 func LoadWeights(ck *checkpoint.Checkpoint, cfg *Config) (*Weights, error) {
-	h, kv, q, in := cfg.HiddenSize, cfg.KVDim(), cfg.QDim(), cfg.IntermediateSize
-	get := func(name string, shape ...int) ([]float32, error) {
-		t, ok := ck.Tensor(name)
-		if !ok {
-			return nil, fmt.Errorf("%s: tensor %q is missing", ck.Path, name)
-		}
-		if !sameShape(t.Shape, shape) {
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, config.json implies %v", ck.Path, name, t.Shape, shape)
-		}
-		v, err := t.Float32()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", ck.Path, err)
-		}
-		if i := firstNonFinite(v); i >= 0 {
-			return nil, fmt.Errorf("%s: tensor %q has a non-finite value (%v) at element %d", ck.Path, name, v[i], i)
-		}
-		return v, nil
-	}
-	linear := func(name string, out, inF int, bias bool) (Linear, error) {
-		l := Linear{Name: name, Out: out, In: inF}
-		var err error
-		if l.W, err = get(name+".weight", out, inF); err != nil {
-			return l, err
-		}
-		if bias {
-			if l.B, err = get(name+".bias", out); err != nil {
-				return l, err
-			}
-		} else if _, has := ck.Tensor(name + ".bias"); has {
-			return l, fmt.Errorf("%s: unexpected tensor %q (this architecture has no bias there)", ck.Path, name+".bias")
-		}
-		return l, nil
-	}
 	w := &Weights{Config: cfg}
 	var err error
-	if w.Embed, err = get("model.embed_tokens.weight", cfg.VocabSize, h); err != nil {
+	if w.Embed, err = LoadEmbedding(ck, cfg); err != nil {
 		return nil, err
 	}
 	w.Layers = make([]Layer, cfg.NumLayers)
 	for i := range w.Layers {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		l := &w.Layers[i]
-		steps := []struct {
-			dst      *Linear
-			name     string
-			out, inF int
-			bias     bool
-		}{
-			{&l.Q, p + "self_attn.q_proj", q, h, cfg.AttentionBias},
-			{&l.K, p + "self_attn.k_proj", kv, h, cfg.AttentionBias},
-			{&l.V, p + "self_attn.v_proj", kv, h, cfg.AttentionBias},
-			{&l.O, p + "self_attn.o_proj", h, q, false},
-			{&l.Gate, p + "mlp.gate_proj", in, h, false},
-			{&l.Up, p + "mlp.up_proj", in, h, false},
-			{&l.Down, p + "mlp.down_proj", h, in, false},
-		}
-		for _, s := range steps {
-			if *s.dst, err = linear(s.name, s.out, s.inF, s.bias); err != nil {
-				return nil, err
-			}
-		}
-		if l.InputNorm, err = get(p+"input_layernorm.weight", h); err != nil {
+		l, err := LoadLayer(ck, cfg, i)
+		if err != nil {
 			return nil, err
 		}
-		if l.PostNorm, err = get(p+"post_attention_layernorm.weight", h); err != nil {
-			return nil, err
-		}
+		w.Layers[i] = *l
 	}
-	if w.Norm, err = get("model.norm.weight", h); err != nil {
+	if w.Norm, err = LoadNorm(ck, cfg); err != nil {
 		return nil, err
 	}
-	w.LMHead = Linear{Name: "lm_head", Out: cfg.VocabSize, In: h}
-	if _, has := ck.Tensor("lm_head.weight"); has && !cfg.TieWordEmbeddings {
-		if w.LMHead.W, err = get("lm_head.weight", cfg.VocabSize, h); err != nil {
-			return nil, err
-		}
-	} else if cfg.TieWordEmbeddings {
-		w.LMHead.W = w.Embed
+	if cfg.TieWordEmbeddings {
+		w.LMHead = Linear{Name: "lm_head", Out: cfg.VocabSize, In: cfg.HiddenSize, W: w.Embed}
 		w.Tied = true
-	} else {
-		return nil, fmt.Errorf("%s: tensor \"lm_head.weight\" is missing and tie_word_embeddings is false", ck.Path)
+	} else if w.LMHead, err = LoadHead(ck, cfg); err != nil {
+		return nil, err
 	}
 	return w, nil
 }

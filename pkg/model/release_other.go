@@ -1,0 +1,6 @@
+//go:build !linux
+
+package model
+
+// releaseMapped is a no-op outside Linux.
+func releaseMapped(b []byte) {}
