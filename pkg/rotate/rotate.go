@@ -149,130 +149,194 @@ type options struct {
 
 func rotateModel(w *model.Weights, rot *Rotation, o options) error {
 	c := w.Config
-	if err := rot.Validate(); err != nil {
+	r, err := newRotator(c, rot, o)
+	if err != nil {
 		return err
-	}
-	if rot.N != c.HiddenSize {
-		return fmt.Errorf("rotate: R is %dx%d but hidden_size is %d", rot.N, rot.N, c.HiddenSize)
-	}
-	hd := c.HiddenSize / c.NumHeads
-	if c.HiddenSize%c.NumHeads != 0 || hd != c.HeadDim {
-		return fmt.Errorf("rotate: head_dim %d differs from hidden_size/num_attention_heads = %d/%d; mllm's rotation assumes they are equal", c.HeadDim, c.HiddenSize, c.NumHeads)
-	}
-	if rot.Rv != nil {
-		if rot.HeadDim != hd {
-			return fmt.Errorf("rotate: R_v is %dx%d but head_dim is %d", rot.HeadDim, rot.HeadDim, hd)
-		}
-		if !rot.RvShared && len(rot.Rv) != c.NumLayers {
-			return fmt.Errorf("rotate: %d R_v matrices for %d layers", len(rot.Rv), c.NumLayers)
-		}
 	}
 	if len(w.Layers) != c.NumLayers {
 		return fmt.Errorf("rotate: %d layers, config says %d", len(w.Layers), c.NumLayers)
 	}
-	h := c.HiddenSize
-
 	// (1) untie
 	w.Untie()
-
-	// (2) fuse norms: W[o][i] *= g[i] (float64 product of two float32
-	// values is exact, so this equals the float32 multiply).
-	fuse := func(g []float32, ls ...*model.Linear) error {
-		for _, l := range ls {
-			if l.In != len(g) || len(l.W) != l.Out*l.In {
-				return fmt.Errorf("rotate: %s is %dx%d, norm has %d weights", l.Name, l.Out, l.In, len(g))
-			}
-			for o := 0; o < l.Out; o++ {
-				row := l.W[o*l.In : (o+1)*l.In]
-				for i := range row {
-					row[i] = float32(float64(row[i]) * float64(g[i]))
-				}
-			}
-		}
-		for i := range g {
-			g[i] = 1
-		}
-		return nil
-	}
-	for i := range w.Layers {
-		l := &w.Layers[i]
-		if err := fuse(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
-			return err
-		}
-		if err := fuse(l.PostNorm, &l.Up, &l.Gate); err != nil {
-			return err
-		}
-	}
-	if err := fuse(w.Norm, &w.LMHead); err != nil {
+	// (2) fuse norms and (3) rotate, part by part: every step touches one
+	// tensor, so the order of the parts does not change the result.
+	if err := r.Embedding(w.Embed); err != nil {
 		return err
 	}
+	for i := range w.Layers {
+		if err := r.Layer(i, &w.Layers[i]); err != nil {
+			return err
+		}
+	}
+	return r.Head(&w.LMHead, w.Norm)
+}
 
-	// (3) rotate
-	e := &engine{workers: o.workers}
-	opR := newOp(rot.R, h, o.dense)
-	right := func(l *model.Linear) error { // W ← W·R
-		if l.In != h {
-			return fmt.Errorf("rotate: %s has %d inputs, want %d", l.Name, l.In, h)
-		}
-		e.rightMul(l.W, opR)
-		return nil
+// Rotator folds a rotation into a model one part at a time — the
+// embedding, each decoder layer, the final norm with lm_head — with exactly
+// RotateModel's arithmetic, so a caller can stream a model that does not fit
+// in memory: applying Embedding, Layer(i) for every i and Head to the parts
+// of an untied model gives the same bytes as RotateModel.
+type Rotator struct {
+	cfg *model.Config
+	rot *Rotation
+	e   *engine
+	opR vecOp
+	opV vecOp // the shared R_v's operator (RvShared only)
+	hd  int
+	o   options
+}
+
+// NewRotator checks rot against cfg (the checks RotateModel makes before
+// modifying anything) and prepares the operators.
+func NewRotator(cfg *model.Config, rot *Rotation, opt Options) (*Rotator, error) {
+	o := options{workers: opt.Workers, dense: opt.Dense}
+	if o.workers <= 0 {
+		o.workers = defaultWorkers()
 	}
-	leftT := func(l *model.Linear) error { // W ← Rᵀ·W
-		if l.Out != h {
-			return fmt.Errorf("rotate: %s has %d outputs, want %d", l.Name, l.Out, h)
-		}
-		e.leftMulT(l.W, l.In, opR)
-		if l.B != nil { // rotate_output: b ← b·R
-			e.rightMul(l.B, opR)
-		}
-		return nil
+	return newRotator(cfg, rot, o)
+}
+
+func newRotator(c *model.Config, rot *Rotation, o options) (*Rotator, error) {
+	if err := rot.Validate(); err != nil {
+		return nil, err
 	}
-	if err := checkLen("model.embed_tokens.weight", w.Embed, h); err != nil {
+	if rot.N != c.HiddenSize {
+		return nil, fmt.Errorf("rotate: R is %dx%d but hidden_size is %d", rot.N, rot.N, c.HiddenSize)
+	}
+	hd := c.HiddenSize / c.NumHeads
+	if c.HiddenSize%c.NumHeads != 0 || hd != c.HeadDim {
+		return nil, fmt.Errorf("rotate: head_dim %d differs from hidden_size/num_attention_heads = %d/%d; mllm's rotation assumes they are equal", c.HeadDim, c.HiddenSize, c.NumHeads)
+	}
+	if rot.Rv != nil {
+		if rot.HeadDim != hd {
+			return nil, fmt.Errorf("rotate: R_v is %dx%d but head_dim is %d", rot.HeadDim, rot.HeadDim, hd)
+		}
+		if !rot.RvShared && len(rot.Rv) != c.NumLayers {
+			return nil, fmt.Errorf("rotate: %d R_v matrices for %d layers", len(rot.Rv), c.NumLayers)
+		}
+	}
+	r := &Rotator{cfg: c, rot: rot, e: &engine{workers: o.workers}, opR: newOp(rot.R, c.HiddenSize, o.dense), hd: hd, o: o}
+	if rot.RvShared {
+		r.opV = newOp(rot.Rv[0], hd, o.dense)
+	}
+	return r, nil
+}
+
+// fuse sets W[o][i] *= g[i] for every Linear (a float64 product of two
+// float32 values is exact, so this equals the float32 multiply) and then
+// every g to 1.
+func fuse(g []float32, ls ...*model.Linear) error {
+	for _, l := range ls {
+		if l.In != len(g) || len(l.W) != l.Out*l.In {
+			return fmt.Errorf("rotate: %s is %dx%d, norm has %d weights", l.Name, l.Out, l.In, len(g))
+		}
+		for o := 0; o < l.Out; o++ {
+			row := l.W[o*l.In : (o+1)*l.In]
+			for i := range row {
+				row[i] = float32(float64(row[i]) * float64(g[i]))
+			}
+		}
+	}
+	for i := range g {
+		g[i] = 1
+	}
+	return nil
+}
+
+// right sets W ← W·R.
+func (r *Rotator) right(l *model.Linear) error {
+	if h := r.cfg.HiddenSize; l.In != h || len(l.W) != l.Out*l.In {
+		return fmt.Errorf("rotate: %s is %dx%d with %d weights, want %d inputs", l.Name, l.Out, l.In, len(l.W), h)
+	}
+	r.e.rightMul(l.W, r.opR)
+	return nil
+}
+
+// leftT sets W ← Rᵀ·W and b ← b·R (rotate_output).
+func (r *Rotator) leftT(l *model.Linear) error {
+	if h := r.cfg.HiddenSize; l.Out != h || len(l.W) != l.Out*l.In {
+		return fmt.Errorf("rotate: %s is %dx%d with %d weights, want %d outputs", l.Name, l.Out, l.In, len(l.W), h)
+	}
+	r.e.leftMulT(l.W, l.In, r.opR)
+	if l.B != nil {
+		if err := checkLen(l.Name+".bias", l.B, r.cfg.HiddenSize); err != nil {
+			return err
+		}
+		r.e.rightMul(l.B, r.opR)
+	}
+	return nil
+}
+
+// Embedding sets E ← E·R (E is [vocab][hidden], or any number of rows).
+func (r *Rotator) Embedding(e []float32) error {
+	if err := checkLen("model.embed_tokens.weight", e, r.cfg.HiddenSize); err != nil {
 		return err
 	}
-	e.rightMul(w.Embed, opR)
-	var opV vecOp
-	for i := range w.Layers {
-		l := &w.Layers[i]
-		for _, x := range []*model.Linear{&l.Q, &l.K, &l.V} {
-			if err := right(x); err != nil {
-				return err
-			}
-		}
-		if err := leftT(&l.O); err != nil {
-			return err
-		}
-		if rv := rot.RvFor(i); rv != nil {
-			if opV == nil || !rot.RvShared {
-				opV = newOp(rv, hd, o.dense)
-			}
-			// v_proj: W ← B_kvᵀ·W (per kv head, the hd×hidden block
-			// ← R_vᵀ·block); b_v ← b_v·B_kv.
-			if err := checkLen(l.V.Name+".weight", l.V.W, hd*l.V.In); err != nil {
-				return err
-			}
-			e.leftMulT(l.V.W, l.V.In, opV)
-			if l.V.B != nil {
-				if err := checkLen(l.V.Name+".bias", l.V.B, hd); err != nil {
-					return err
-				}
-				e.rightMul(l.V.B, opV)
-			}
-			// o_proj: W ← W·B_qo (each head segment of each row ← seg·R_v).
-			if err := checkLen(l.O.Name+".weight", l.O.W, hd); err != nil {
-				return err
-			}
-			e.rightMul(l.O.W, opV)
-		}
-		if err := right(&l.Up); err != nil {
-			return err
-		}
-		if err := right(&l.Gate); err != nil {
-			return err
-		}
-		if err := leftT(&l.Down); err != nil {
+	r.e.rightMul(e, r.opR)
+	return nil
+}
+
+// Layer fuses and rotates decoder layer i in place: q/k/v ← W·diag(input
+// norm), up/gate ← W·diag(post norm), norms ← 1; then q, k, v ← W·R;
+// o ← Rᵀ·W; with R_v[i]: v ← B_kvᵀ·W, b_v ← b_v·B_kv, o ← W·B_qo; up,
+// gate ← W·R; down ← Rᵀ·W.
+func (r *Rotator) Layer(i int, l *model.Layer) error {
+	if i < 0 || i >= r.cfg.NumLayers {
+		return fmt.Errorf("rotate: layer %d out of range [0,%d)", i, r.cfg.NumLayers)
+	}
+	if err := fuse(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
+		return err
+	}
+	if err := fuse(l.PostNorm, &l.Up, &l.Gate); err != nil {
+		return err
+	}
+	for _, x := range []*model.Linear{&l.Q, &l.K, &l.V} {
+		if err := r.right(x); err != nil {
 			return err
 		}
 	}
-	return right(&w.LMHead)
+	if err := r.leftT(&l.O); err != nil {
+		return err
+	}
+	if rv := r.rot.RvFor(i); rv != nil {
+		hd := r.hd
+		opV := r.opV
+		if opV == nil {
+			opV = newOp(rv, hd, r.o.dense)
+		}
+		// v_proj: W ← B_kvᵀ·W (per kv head, the hd×hidden block
+		// ← R_vᵀ·block); b_v ← b_v·B_kv.
+		if err := checkLen(l.V.Name+".weight", l.V.W, hd*l.V.In); err != nil {
+			return err
+		}
+		r.e.leftMulT(l.V.W, l.V.In, opV)
+		if l.V.B != nil {
+			if err := checkLen(l.V.Name+".bias", l.V.B, hd); err != nil {
+				return err
+			}
+			r.e.rightMul(l.V.B, opV)
+		}
+		// o_proj: W ← W·B_qo (each head segment of each row ← seg·R_v).
+		if err := checkLen(l.O.Name+".weight", l.O.W, hd); err != nil {
+			return err
+		}
+		r.e.rightMul(l.O.W, opV)
+	}
+	if err := r.right(&l.Up); err != nil {
+		return err
+	}
+	if err := r.right(&l.Gate); err != nil {
+		return err
+	}
+	return r.leftT(&l.Down)
+}
+
+// Head fuses the final norm into lm_head (W ← W·diag(norm), norm ← 1) and
+// rotates it (W ← W·R). lm_head must be untied (its own copy of the
+// weights).
+func (r *Rotator) Head(lm *model.Linear, norm []float32) error {
+	if err := fuse(norm, lm); err != nil {
+		return err
+	}
+	return r.right(lm)
 }
