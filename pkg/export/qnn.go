@@ -136,9 +136,26 @@ func CheckQNNConfig(ec config.ExportConfig) error {
 //  3. then, per layer in all_stat order, `L.input_scale`, `L.output_scale`
 //     (0-dim float32) and `L.clip_input`, `L.clip_output` (0-dim bool).
 //
-// The scales are computed here (one pass over each weight); the int8 bytes
-// are computed when the writer reads them.
+// The weight scales are computed here (one pass over each weight, which
+// also rejects NaN/Inf); the int8 bytes are computed when the writer reads
+// them.
 func QNNState(w *model.Weights, sf *calib.ScaleFile, scalePath string, ec config.ExportConfig, opt QNNOptions) (State, ClipReport, error) {
+	return qnnState(w, weightsEntries(w), true, sf, scalePath, ec, opt)
+}
+
+// QNNState is the function QNNState for m. For a streamed model the weight
+// scales, like the int8 bytes, are computed when the writer reads them, so
+// the state is written with one part of the model in memory at a time.
+func (m *Model) QNNState(sf *calib.ScaleFile, scalePath string, ec config.ExportConfig, opt QNNOptions) (State, ClipReport, error) {
+	if m.st == nil {
+		return QNNState(m.Weights, sf, scalePath, ec, opt)
+	}
+	return qnnState(model.Skeleton(m.Config), m.st.entries(), false, sf, scalePath, ec, opt)
+}
+
+// qnnState builds the QNN state from the state-dict entries es of the model
+// whose names and sizes w gives. eager computes the weight scales now.
+func qnnState(w *model.Weights, es []entry, eager bool, sf *calib.ScaleFile, scalePath string, ec config.ExportConfig, opt QNNOptions) (State, ClipReport, error) {
 	var rep ClipReport
 	if err := CheckQNNConfig(ec); err != nil {
 		return nil, rep, err
@@ -172,18 +189,12 @@ func QNNState(w *model.Weights, sf *calib.ScaleFile, scalePath string, ec config
 	// model_dict: the state dict, then the scale keys, as export_model
 	// builds it before its per-key loop.
 	type item struct {
-		t      *tensor.Tensor
-		values []float32 // the float32 data of a state-dict entry
-		out    int       // shape of a state-dict entry
-		in     int
+		t *tensor.Tensor
+		e *entry // the state-dict entry, nil for a scale key
 	}
 	var items []item
-	for _, e := range w.StateDict() {
-		it := item{t: lazyF32(e.Name, e.Shape, e.Data), values: e.Data}
-		if len(e.Shape) == 2 {
-			it.out, it.in = e.Shape[0], e.Shape[1]
-		}
-		items = append(items, it)
+	for i := range es {
+		items = append(items, item{t: es[i].tensor(), e: &es[i]})
 	}
 	for _, d := range decisions {
 		items = append(items,
@@ -207,14 +218,14 @@ func QNNState(w *model.Weights, sf *calib.ScaleFile, scalePath string, ec config
 				out = append(out, it.t)
 				continue
 			}
-			if it.values == nil || len(it.t.Shape) != 2 {
+			if it.e == nil || len(it.e.shape) != 2 {
 				return nil, rep, fmt.Errorf("%s: a profiled layer's weight must be a 2-D state-dict tensor, got shape %v", key, it.t.Shape)
 			}
-			qt, scale, err := quantizedWeight(key, it.values, it.out, it.in, opt.TrueDiv)
+			qt, st, err := quantizedWeight(key, it.e.values, it.e.shape[0], it.e.shape[1], opt.TrueDiv, eager)
 			if err != nil {
 				return nil, rep, err
 			}
-			out = append(out, qt, scalarF32(key+".scale", scale))
+			out = append(out, qt, st)
 		default:
 			// A profiled layer's bias (quant_bias false) and every other
 			// key are kept as they are.
@@ -224,25 +235,54 @@ func QNNState(w *model.Weights, sf *calib.ScaleFile, scalePath string, ec config
 	return out, rep, nil
 }
 
-// quantizedWeight computes the scale now and returns the int8 [in][out]
-// tensor whose bytes are computed when read.
-func quantizedWeight(key string, v []float32, out, in int, trueDiv bool) (*tensor.Tensor, float32, error) {
-	amax, err := quant.AbsMax(v)
-	if err != nil {
-		return nil, 0, fmt.Errorf("%s: %w", key, err)
+// quantizedWeight returns the int8 [in][out] tensor of the [out][in]
+// weight values gives and its 0-dim `key.scale` tensor. The int8 bytes are
+// computed when read; the scale now when eager (which also rejects NaN/Inf
+// here), else when read.
+func quantizedWeight(key string, values func() ([]float32, error), out, in int, trueDiv, eager bool) (*tensor.Tensor, *tensor.Tensor, error) {
+	scaleOf := func() (float32, error) {
+		v, err := values()
+		if err != nil {
+			return 0, err
+		}
+		amax, err := quant.AbsMax(v)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", key, err)
+		}
+		return quant.Int8Scale(amax, trueDiv), nil
 	}
-	scale := quant.Int8Scale(amax, trueDiv)
-	t := &tensor.Tensor{Name: key, DType: tensor.I8, Shape: []int{in, out}, Data: func() ([]byte, error) {
+	var st *tensor.Tensor
+	var scale float32
+	if eager {
+		var err error
+		if scale, err = scaleOf(); err != nil {
+			return nil, nil, err
+		}
+		st = scalarF32(key+".scale", scale)
+	} else {
+		st = &tensor.Tensor{Name: key + ".scale", DType: tensor.F32, Shape: []int{}, Data: func() ([]byte, error) {
+			s, err := scaleOf()
+			if err != nil {
+				return nil, err
+			}
+			return tensor.Float32Bytes([]float32{s}), nil
+		}}
+	}
+	qt := &tensor.Tensor{Name: key, DType: tensor.I8, Shape: []int{in, out}, Data: func() ([]byte, error) {
+		v, err := values()
+		if err != nil {
+			return nil, err
+		}
 		q, s, err := quant.QuantizeLinearInt8(v, out, in, trueDiv)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
-		if s != scale {
+		if eager && s != scale {
 			return nil, fmt.Errorf("%s: the weight changed after its scale was computed", key)
 		}
 		return q, nil
 	}}
-	return t, scale, nil
+	return qt, st, nil
 }
 
 func scalarF32(name string, v float32) *tensor.Tensor {
