@@ -1,9 +1,13 @@
 package quant
 
 import (
+	"bytes"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"math"
 	"math/rand"
+	"os"
 	"testing"
 
 	"github.com/qnnkit/qnnkit/pkg/tensor"
@@ -201,4 +205,46 @@ func BenchmarkVecDotQ4KQ8K(b *testing.B) {
 			VecDotQ4KQ8KRef(8*QK_K, w, a)
 		}
 	})
+}
+
+// TestVecDotQ4KGoldens checks vec_dot_q4_K_q8_K against an independent
+// NumPy implementation of the spec (scripts/gen_runtime_goldens.py) on
+// blocks of mllm's own Q4_K file for tinyqwen2, with Q8_K activations from
+// the NumPy quantize_row_q8_K_reference (which QuantizeQ8K must reproduce).
+func TestVecDotQ4KGoldens(t *testing.T) {
+	raw, err := os.ReadFile("../../testdata/runtime/goldens.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Q4KQ8K []struct {
+			W, A string
+			X    []uint32
+			Dot  uint32
+		} `json:"q4k_q8k"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Q4KQ8K) == 0 {
+		t.Fatal("no q4k_q8k goldens")
+	}
+	for i, c := range g.Q4KQ8K {
+		w, _ := hex.DecodeString(c.W)
+		a, _ := hex.DecodeString(c.A)
+		x := make([]float32, len(c.X))
+		for j, b := range c.X {
+			x[j] = math.Float32frombits(b)
+		}
+		q := make([]byte, len(a))
+		QuantizeQ8K(q, x)
+		if !bytes.Equal(q, a) {
+			t.Errorf("case %d: QuantizeQ8K differs from the NumPy reference", i)
+		}
+		for name, f := range map[string]func(int, []byte, []byte) float32{"simd": VecDotQ4KQ8K, "ref": VecDotQ4KQ8KRef} {
+			if got := f(len(x), w, a); math.Float32bits(got) != c.Dot {
+				t.Errorf("case %d %s: %v, numpy %v", i, name, got, math.Float32frombits(c.Dot))
+			}
+		}
+	}
 }
