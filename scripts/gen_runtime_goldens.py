@@ -170,7 +170,7 @@ den = f32(np.sqrt(f32(f32(s / f32(256)) + f32(1e-6))))
 htp = [bits(f32(f32(v * wv) / den)) for v, wv in zip(x, w)]
 out["rmsnorm"] = {"x": [bits(v) for v in x], "w": [bits(v) for v in w], "cpu": cpu, "htp_ref": htp}
 
-path = os.path.join(ROOT, "testdata", "runtime", "goldens.json")
+path = os.environ.get("GOLDENS_OUT") or os.path.join(ROOT, "testdata", "runtime", "goldens.json")
 with open(path, "w") as fh:
     json.dump(out, fh, separators=(",", ":"))
     fh.write("\n")
