@@ -3,8 +3,9 @@
 //
 //	exportqnn --config_file CFG.json [--output_model PATH] [--format auto|pth|mllm] [--scale-true-div]
 //
-// From export_config it loads model_config.model_name in float32, folds the
-// R file R_path into it when online_rotation is set, reads scale_file (the
+// From export_config it streams model_config.model_name one decoder layer at
+// a time (float32, the R file R_path folded in when online_rotation is set;
+// peak memory ≈ embedding or lm_head + one layer), reads scale_file (the
 // profiling scale JSON), applies the clip rule (t01m_clip_threshold, strict
 // '>', clip_all, skip_layers.no_clip_*), and writes every profiled Linear
 // weight as int8 [in][out] with `.weight.scale`, plus input/output scales
@@ -45,7 +46,8 @@ func newCommand() *cli.Command {
 			"Weights of profiled Linear layers become int8 per tensor, scale = max(amax,1e-5)·float32(1/127)\n" +
 			"(the CUDA arithmetic of mllm's script; --scale-true-div uses amax/127), rounded half to even,\n" +
 			"stored transposed [in][out]. Output: .pth by default, or .mllm (converter.py layout and dtype\n" +
-			"codes) when the path ends in .mllm or --format mllm. Written atomically.",
+			"codes) when the path ends in .mllm or --format mllm. Written atomically. The model is streamed:\n" +
+			"one decoder layer (or the embedding, or lm_head) is in memory at a time.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config `FILE`", Required: true},
 			&cli.StringFlag{Name: "output_model", Usage: "output `PATH` (overrides export_config.output_model)"},
@@ -82,12 +84,12 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "model: %s\nscale file: %s\noutput model: %s (%s)\n", ec.ModelName, ec.ScaleFile, out, format)
-	m, err := export.LoadModel(ec.ModelConfig, os.Stderr)
+	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	state, rep, err := export.QNNState(m.Weights, sf, ec.ScaleFile, ec, export.QNNOptions{TrueDiv: cmd.Bool("scale-true-div")})
+	state, rep, err := m.QNNState(sf, ec.ScaleFile, ec, export.QNNOptions{TrueDiv: cmd.Bool("scale-true-div")})
 	if err != nil {
 		return err
 	}

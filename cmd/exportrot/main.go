@@ -3,9 +3,11 @@
 //
 //	exportrot --config_file CFG.json [--output_model PATH] [--format auto|pth|mllm]
 //
-// It loads export_config.model_config.model_name in float32, folds the R
-// file R_path into it when online_rotation is set (untie, fuse norms,
-// rotate), and writes the state dict in module registration order. The
+// It streams export_config.model_config.model_name one decoder layer at a
+// time in float32, folds the R file R_path into each part when
+// online_rotation is set (untie, fuse norms, rotate), and writes the state
+// dict in module registration order; peak memory ≈ embedding or lm_head +
+// one layer. The
 // output path is --output_model, or export_config.output_model (which mllm
 // shares with exportqnn — quirk Q9 — so pass --output_model to keep both).
 // A path ending in .mllm (or --format mllm) gets the .mllm converter.py
@@ -39,7 +41,8 @@ func newCommand() *cli.Command {
 			"fused, rotated, untied float32 state dict (norm weights 1.0) in registration order.\n" +
 			"Output: --output_model, else export_config.output_model (the path exportqnn also uses by\n" +
 			"default). .pth by default; .mllm (converter.py layout, all F32) when the path ends in .mllm\n" +
-			"or --format mllm. Written atomically.",
+			"or --format mllm. Written atomically. The model is streamed: one decoder layer (or the\n" +
+			"embedding, or lm_head) is in memory at a time.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config `FILE`", Required: true},
 			&cli.StringFlag{Name: "output_model", Usage: "output `PATH` (overrides export_config.output_model)"},
@@ -66,12 +69,12 @@ func run(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	m, err := export.LoadModel(ec.ModelConfig, os.Stderr)
+	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	state := export.RotatedState(m.Weights)
+	state := m.RotatedState()
 	fmt.Fprintf(os.Stderr, "writing %d tensors to %s (%s)\n", len(state), out, format)
 	if err := export.Write(out, format, state); err != nil {
 		return err
