@@ -70,27 +70,29 @@ func VecDotF16(x, y []float32, valid int) float32 {
 	n := len(x)
 	np := n &^ 31
 	steps := (min(np, valid) + 31) / 32
-	var acc64 [32]float64
-	f16FMASteps(x, y, steps, &acc64)
-	var acc [32]float32
-	for l := range acc {
-		acc[l] = float32(acc64[l])
-	}
+	var acc [32]float64
+	f16Dot32(x, y, steps, &acc)
 	var t [4]float32
-	for l := range 8 {
-		a0 := addF16(acc[l], acc[16+l])
-		a1 := addF16(acc[8+l], acc[24+l])
-		a0 = addF16(a0, a1)
-		acc[l] = a0
-	}
 	for l := range 4 {
-		t[l] = acc[l] + acc[4+l]
+		t[l] = float32(acc[l]) + float32(acc[4+l])
 	}
 	sumf := (t[0] + t[1]) + (t[2] + t[3])
 	for i := np; i < n && i < valid; i++ {
 		sumf += float32(x[i] * y[i])
 	}
 	return sumf
+}
+
+// f16Reduce is the fp16 reduction of the 32 accumulator lanes (4 × 8):
+// a0 += a2, a1 += a3, a0 += a1 (vaddq_f16), leaving the result in lanes 0-7.
+func f16Reduce(acc *[32]float64) {
+	for l := range 8 {
+		acc[l] = float64(addF16(float32(acc[l]), float32(acc[16+l])))
+		acc[8+l] = float64(addF16(float32(acc[8+l]), float32(acc[24+l])))
+	}
+	for l := range 8 {
+		acc[l] = float64(addF16(float32(acc[l]), float32(acc[8+l])))
+	}
 }
 
 // f16FMAStepsGeneric is the portable f16FMASteps.

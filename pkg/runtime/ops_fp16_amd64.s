@@ -2,7 +2,29 @@
 
 #include "textflag.h"
 
-// func f16FMAStepsAVX2(x, y *float32, steps int, acc *float64)
+// ROUND16 rounds the four float64 lanes of Y0 to binary16 into Y1 (uses
+// Y1..Y6 and the constants in Y8..Y15 set up by the function prologue).
+#define ROUND16 \
+	VPSRLQ    $42, Y0, Y1 \
+	VPAND     Y10, Y1, Y1 \
+	VPADDQ    Y8, Y1, Y1 \
+	VPADDQ    Y0, Y1, Y1 \
+	VPAND     Y9, Y1, Y1 \
+	VANDPD    Y11, Y0, Y3 \
+	VXORPD    Y3, Y0, Y6 \
+	VADDPD    Y13, Y0, Y2 \
+	VSUBPD    Y13, Y2, Y2 \
+	VORPD     Y6, Y2, Y2 \
+	VCMPPD    $1, Y12, Y3, Y4 \
+	VBLENDVPD Y4, Y2, Y1, Y1 \
+	VCMPPD    $13, Y14, Y3, Y5 \
+	VORPD     Y15, Y6, Y6 \
+	VBLENDVPD Y5, Y6, Y1, Y1
+
+// func f16FMAStepsAVX2(x, y *float32, steps int, acc *float64, reduce bool)
+//
+// When called through f16Dot32, the 32 lanes are then reduced in fp16:
+// lanes 0-7 += 16-23, 8-15 += 24-31, 0-7 += 8-15 (vaddq_f16).
 //
 // For steps 32-element steps, lane l (0..31) of acc becomes
 // fp16(acc[l] + x[32s+l]·y[32s+l]): the product and the sum are formed in
@@ -10,11 +32,12 @@
 // binary16 in the registers: normal range by rounding the float64 bits to
 // 10 fraction bits (ties to even), |s| < 2^-14 by (s + 1.5·2^28) − 1.5·2^28
 // (the 2^-24 subnormal grid, keeping the sign of s), |s| ≥ 65520 to ±Inf.
-TEXT ·f16FMAStepsAVX2(SB), NOSPLIT, $0-32
+TEXT ·f16FMAStepsAVX2(SB), NOSPLIT, $0-33
 	MOVQ x+0(FP), SI
 	MOVQ y+8(FP), DI
 	MOVQ steps+16(FP), CX
 	MOVQ acc+24(FP), DX
+	MOVBQZX reduce+32(FP), R8
 
 	MOVQ $0x000001FFFFFFFFFF, AX
 	MOVQ AX, X8
@@ -42,7 +65,7 @@ TEXT ·f16FMAStepsAVX2(SB), NOSPLIT, $0-32
 	VPBROADCASTQ X15, Y15
 
 	TESTQ CX, CX
-	JEQ   done
+	JEQ   reduction
 
 step:
 	XORQ BX, BX
@@ -54,21 +77,7 @@ group:
 	VMULPD    Y2, Y1, Y1
 	VADDPD    Y1, Y0, Y0
 
-	VPSRLQ    $42, Y0, Y1
-	VPAND     Y10, Y1, Y1
-	VPADDQ    Y8, Y1, Y1
-	VPADDQ    Y0, Y1, Y1
-	VPAND     Y9, Y1, Y1
-	VANDPD    Y11, Y0, Y3
-	VXORPD    Y3, Y0, Y6
-	VADDPD    Y13, Y0, Y2
-	VSUBPD    Y13, Y2, Y2
-	VORPD     Y6, Y2, Y2
-	VCMPPD    $1, Y12, Y3, Y4
-	VBLENDVPD Y4, Y2, Y1, Y1
-	VCMPPD    $13, Y14, Y3, Y5
-	VORPD     Y15, Y6, Y6
-	VBLENDVPD Y5, Y6, Y1, Y1
+	ROUND16
 	VMOVUPD   Y1, (DX)(BX*8)
 
 	ADDQ $4, BX
@@ -79,6 +88,34 @@ group:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ  step
+
+reduction:
+	TESTQ R8, R8
+	JEQ   done
+	VMOVUPD 0(DX), Y0
+	VADDPD  128(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 0(DX)
+	VMOVUPD 32(DX), Y0
+	VADDPD  160(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 32(DX)
+	VMOVUPD 64(DX), Y0
+	VADDPD  192(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 64(DX)
+	VMOVUPD 96(DX), Y0
+	VADDPD  224(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 96(DX)
+	VMOVUPD 0(DX), Y0
+	VADDPD  64(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 0(DX)
+	VMOVUPD 32(DX), Y0
+	VADDPD  96(DX), Y0, Y0
+	ROUND16
+	VMOVUPD Y1, 32(DX)
 
 done:
 	VZEROUPPER

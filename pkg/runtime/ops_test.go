@@ -387,3 +387,28 @@ func TestF16FMASteps(t *testing.T) {
 		}
 	}
 }
+
+// TestF16Dot32 compares the AVX2 steps+reduction with the portable path.
+func TestF16Dot32(t *testing.T) {
+	s := uint64(5)
+	next := func() float32 {
+		s = s*6364136223846793005 + 1442695040888963407
+		return RoundF16(float32(math.Ldexp(float64(int64(s>>40)-(1<<23))/float64(1<<23), int(s>>20)%30-20)))
+	}
+	for _, steps := range []int{0, 1, 2, 7} {
+		x := make([]float32, 32*steps+32)
+		y := make([]float32, len(x))
+		for i := range x {
+			x[i], y[i] = next(), next()
+		}
+		var a, b [32]float64
+		f16Dot32(x, y, steps, &a)
+		f16FMAStepsGeneric(x, y, steps, &b)
+		f16Reduce(&b)
+		for l := 0; l < 8; l++ {
+			if math.Float64bits(a[l]) != math.Float64bits(b[l]) {
+				t.Fatalf("steps %d lane %d: %v, generic %v", steps, l, a[l], b[l])
+			}
+		}
+	}
+}
