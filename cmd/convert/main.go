@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v3"
@@ -124,7 +125,7 @@ func run(ctx context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Printf("%s: %d tensors, %d bytes (from %d bytes of %s tensors in %.2fs)\n", out, len(src.tensors), size, total, typ, time.Since(start).Seconds())
-	return nil
+	return manifest.Write(cmd, manifest.Run{Inputs: []manifest.Input{{Role: "checkpoint", Path: in}}}, out)
 }
 
 func runVocab(cmd *cli.Command, in, out string) error {
@@ -174,11 +175,13 @@ func runVocab(cmd *cli.Command, in, out string) error {
 		return err
 	}
 	fmt.Printf("%s: %d tokens\n", out, len(v.Entries))
+	outs := []string{out}
 	if mf != nil {
 		if err := mf.Commit(); err != nil {
 			return err
 		}
 		fmt.Printf("%s.merges.txt: %d merges\n", out, len(v.Merges))
+		outs = append(outs, out+".merges.txt")
 	}
-	return nil
+	return manifest.Write(cmd, manifest.Run{Inputs: []manifest.Input{{Role: "tokenizer", Path: in}}}, outs...)
 }

@@ -21,11 +21,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 
 	"github.com/qnnkit/qnnkit/pkg/calib"
 	"github.com/qnnkit/qnnkit/pkg/config"
 	"github.com/qnnkit/qnnkit/pkg/export"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/urfave/cli/v3"
 )
 
@@ -83,6 +85,9 @@ func run(_ context.Context, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	if err := checkFinite(sf, ec.ScaleFile); err != nil {
+		return err
+	}
 	fmt.Fprintf(os.Stderr, "model: %s\nscale file: %s\noutput model: %s (%s)\n", ec.ModelName, ec.ScaleFile, out, format)
 	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
@@ -99,5 +104,36 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Printf("Model saved to %s\n", out)
+	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: rotationPath(ec)}, {Role: "scale_file", Path: ec.ScaleFile}}}, out)
+}
+
+// rotationPath is the R file the export folded in ("" without online_rotation).
+func rotationPath(ec config.ExportConfig) string {
+	if ec.OnlineRotation {
+		return ec.RPath
+	}
+	return ""
+}
+
+// checkFinite refuses a scale file whose ori or top_0_1 value is NaN or
+// infinite: the clip rule would pick it as an activation scale and the NPU
+// model would quantize with it (Python's json reads NaN/Infinity silently).
+func checkFinite(sf *calib.ScaleFile, path string) error {
+	for _, l := range sf.Layers {
+		for _, v := range []struct {
+			key string
+			r   calib.Range
+		}{{"ori", sf.Ori[l]}, {"top_0_1", sf.Top01[l]}} {
+			for _, d := range []struct {
+				dir string
+				x   float64
+			}{{"input", v.r.Input}, {"output", v.r.Output}} {
+				if math.IsNaN(d.x) || math.IsInf(d.x, 0) {
+					return fmt.Errorf("%s: %s.%q.%s is %v: activation ranges must be finite (did the profiled model overflow?)", path, v.key, l, d.dir, d.x)
+				}
+			}
+		}
+	}
 	return nil
 }

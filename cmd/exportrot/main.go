@@ -22,6 +22,7 @@ import (
 
 	"github.com/qnnkit/qnnkit/pkg/config"
 	"github.com/qnnkit/qnnkit/pkg/export"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/urfave/cli/v3"
 )
 
@@ -53,7 +54,8 @@ func newCommand() *cli.Command {
 }
 
 func run(_ context.Context, cmd *cli.Command) error {
-	cfg, err := config.Load(cmd.String("config_file"))
+	cfgPath := cmd.String("config_file")
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		return err
 	}
@@ -80,5 +82,14 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Printf("Model saved to %s\n", out)
-	return nil
+	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: rotationPath(ec)}}}, out)
+}
+
+// rotationPath is the R file the export folded in ("" without online_rotation).
+func rotationPath(ec config.ExportConfig) string {
+	if ec.OnlineRotation {
+		return ec.RPath
+	}
+	return ""
 }

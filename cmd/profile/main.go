@@ -26,6 +26,7 @@ import (
 	"github.com/qnnkit/qnnkit/pkg/calib"
 	"github.com/qnnkit/qnnkit/pkg/calib/profile"
 	"github.com/qnnkit/qnnkit/pkg/config"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 )
 
 func main() {
@@ -138,7 +139,40 @@ func run(_ context.Context, cmd *cli.Command) error {
 	if res.Scale == nil {
 		return nil
 	}
-	return report(cmd, res.Scale, cfg.Profile.OutputPath, threshold, clipAll)
+	if err := report(cmd, res.Scale, cfg.Profile.OutputPath, threshold, clipAll); err != nil {
+		return err
+	}
+	return manifest.Write(cmd, profileRun(cmd, cfg, o.Seed, res.RotationSaved), outputs(cfg.Profile.OutputPath, res.RotationSaved)...)
+}
+
+// profileRun lists a profiling run's inputs for its manifest.
+func profileRun(cmd *cli.Command, cfg *config.Config, seed *uint64, saved string) manifest.Run {
+	p := &cfg.Profile
+	tok := p.TokenizerName
+	if st, err := os.Stat(tok); err == nil && st.IsDir() {
+		tok = filepath.Join(tok, "tokenizer.json")
+	}
+	r := manifest.Run{Config: cmd.String("config_file"), Seed: seed, Inputs: []manifest.Input{
+		{Role: "checkpoint", Path: p.ModelName}, {Role: "tokenizer", Path: tok}, {Role: "dataset", Path: p.DatasetPath}}}
+	switch {
+	case !p.OnlineRotation:
+	case p.RandomRotate && saved == "":
+		r.Inputs = append(r.Inputs, manifest.Input{Role: "save_rotation", Path: p.SaveRotation}) // reloaded by --resume
+	case !p.RandomRotate:
+		r.Inputs = append(r.Inputs, manifest.Input{Role: "R_path", Path: p.RPath})
+	}
+	return r
+}
+
+// outputs lists the non-empty paths.
+func outputs(paths ...string) []string {
+	var out []string
+	for _, p := range paths {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func runMerge(cmd *cli.Command, cfg *config.Config, threshold *int, clipAll bool) error {
@@ -164,7 +198,14 @@ func runMerge(cmd *cli.Command, cfg *config.Config, threshold *int, clipAll bool
 	if err := profile.WriteScaleFile(out, sf); err != nil {
 		return err
 	}
-	return report(cmd, sf, out, threshold, clipAll)
+	if err := report(cmd, sf, out, threshold, clipAll); err != nil {
+		return err
+	}
+	r := manifest.Run{Config: cmd.String("config_file")}
+	for _, f := range files {
+		r.Inputs = append(r.Inputs, manifest.Input{Role: "stats", Path: f})
+	}
+	return manifest.Write(cmd, r, out)
 }
 
 // report prints the summary on stdout and draws the plot.

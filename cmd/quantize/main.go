@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 	"github.com/qnnkit/qnnkit/pkg/quant"
 	"github.com/urfave/cli/v3"
@@ -103,5 +104,5 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Printf("%s: %d tensors, %d bytes (%s)\n", outPath, n, st.Size(), typ)
-	return nil
+	return manifest.Write(cmd, manifest.Run{Inputs: []manifest.Input{{Role: "input", Path: inPath}}}, outPath)
 }

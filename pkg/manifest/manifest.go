@@ -1,0 +1,307 @@
+// Package manifest writes reproducibility manifests: next to every output
+// file OUT a JSON file OUT.manifest.json recording the tool and its
+// version, the normalized command-line flags, the SHA-256 of every input
+// file, the config's contents, the rotation seed (profile) and the SHA-256
+// and size of every output.
+//
+// A manifest holds nothing that differs between two identical runs: no
+// timestamps, no host names, and paths exactly as they were given (never
+// made absolute). Two runs with the same inputs, flags and binaries from
+// the same working-directory-relative paths therefore give byte-identical
+// manifests. The manifest is written atomically (pkg/atomicfile) after the
+// outputs are committed; a missing manifest means the run did not finish.
+package manifest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/urfave/cli/v3"
+)
+
+// Suffix is appended to an output path to name its manifest.
+const Suffix = ".manifest.json"
+
+// File is one hashed file.
+type File struct {
+	Role   string `json:"role,omitempty"` // what the file is to the tool (config, checkpoint, scale_file, ...)
+	Path   string `json:"path"`           // as given on the command line or in the config
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+}
+
+// Manifest is the content of a .manifest.json file.
+type Manifest struct {
+	Tool    string `json:"tool"`
+	Version string `json:"version"`
+	// Args are the flags that were set, as "--name=value" sorted by name,
+	// followed by the positional arguments in order.
+	Args []string `json:"args"`
+	// Config is the config file's JSON (re-indented), when the tool read one.
+	Config json.RawMessage `json:"config,omitempty"`
+	// Seed is the rotation seed (profile's --seed), when one was given.
+	Seed    *uint64 `json:"seed,omitempty"`
+	Inputs  []File  `json:"inputs"`
+	Outputs []File  `json:"outputs"`
+}
+
+// Release is qnnkit's version number, recorded in every manifest.
+const Release = "0.1.0"
+
+// Version identifies the build: "qnnkit" and Release, then the module
+// version when it is a tagged one, and the VCS commit when the binary was
+// built from a checkout with VCS stamping ("+dirty" when the tree had local
+// changes; go build -buildvcs=false leaves it out).
+func Version() string {
+	v := "qnnkit " + Release
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return v
+	}
+	if mv := bi.Main.Version; mv != "" && mv != "(devel)" {
+		v += " " + mv
+	}
+	var rev, modified string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" {
+		v += " " + rev
+		if modified == "true" {
+			v += "+dirty"
+		}
+	}
+	return v
+}
+
+// New starts the manifest of a run of cmd: tool name, version and the
+// normalized flags and arguments.
+func New(cmd *cli.Command) *Manifest {
+	m := &Manifest{Tool: cmd.Root().Name, Version: Version(), Args: Args(cmd), Inputs: []File{}, Outputs: []File{}}
+	if cmd != cmd.Root() {
+		m.Tool = cmd.FullName()
+	}
+	return m
+}
+
+// Args normalizes cmd's command line: every flag that was set as
+// "--name=value" (the flag's first name, sorted), then the positional
+// arguments. Flag order and -x/--x spelling therefore do not matter.
+func Args(cmd *cli.Command) []string {
+	var out []string
+	for _, f := range cmd.Flags {
+		names := f.Names()
+		if len(names) == 0 || !cmd.IsSet(names[0]) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("--%s=%v", names[0], cmd.Value(names[0])))
+	}
+	sort.Strings(out)
+	return append(out, cmd.Args().Slice()...)
+}
+
+// SetConfig records the contents of the config file at path (re-indented
+// JSON) and adds the file to the inputs.
+func (m *Manifest) SetConfig(path string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("manifest: config: %w", err)
+	}
+	var b bytes.Buffer
+	if err := json.Indent(&b, bytes.TrimSpace(raw), "  ", "  "); err != nil {
+		return fmt.Errorf("manifest: config %s: %w", path, err)
+	}
+	m.Config = b.Bytes()
+	return m.AddInput("config", path)
+}
+
+// AddInput hashes the file at path, or every regular file under it when it
+// is a directory (in lexical order, paths joined to path as given), and
+// records it under role. An empty path is ignored.
+func (m *Manifest) AddInput(role, path string) error {
+	if path == "" {
+		return nil
+	}
+	files, err := hashTree(role, path)
+	if err != nil {
+		return fmt.Errorf("manifest: input %s: %w", path, err)
+	}
+	m.Inputs = append(m.Inputs, files...)
+	return nil
+}
+
+// AddCheckpoint records a checkpoint: a file, a directory (all its files),
+// or a sharded index JSON together with every shard its weight_map names.
+func (m *Manifest) AddCheckpoint(path string) error {
+	if err := m.AddInput("checkpoint", path); err != nil {
+		return err
+	}
+	if !strings.HasSuffix(path, ".json") {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("manifest: input %s: %w", path, err)
+	}
+	var idx struct {
+		WeightMap map[string]string `json:"weight_map"`
+	}
+	if json.Unmarshal(raw, &idx) != nil || len(idx.WeightMap) == 0 {
+		return nil
+	}
+	shards := map[string]bool{}
+	for _, f := range idx.WeightMap {
+		shards[f] = true
+	}
+	names := make([]string, 0, len(shards))
+	for f := range shards {
+		names = append(names, f)
+	}
+	sort.Strings(names)
+	for _, f := range names {
+		if err := m.AddInput("checkpoint", filepath.Join(filepath.Dir(path), f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Commit hashes the outputs (already committed files) and writes the
+// manifest, listing all of them, next to each: OUT.manifest.json.
+func (m *Manifest) Commit(outputs ...string) error {
+	m.Outputs = m.Outputs[:0]
+	for _, p := range outputs {
+		f, err := hashFile("", p)
+		if err != nil {
+			return fmt.Errorf("manifest: output %s: %w", p, err)
+		}
+		m.Outputs = append(m.Outputs, f)
+	}
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("manifest: %w", err)
+	}
+	data = append(data, '\n')
+	for _, p := range outputs {
+		if err := atomicfile.WriteFile(p+Suffix, data); err != nil {
+			return fmt.Errorf("manifest: %w", err)
+		}
+	}
+	return nil
+}
+
+// Input is one input of a run for Write.
+type Input struct {
+	Role string // "checkpoint" (see AddCheckpoint), "scale_file", "R_path", ...
+	Path string // as given; "" is ignored
+}
+
+// Run describes a finished run for Write.
+type Run struct {
+	Config string  // config file path ("" if none)
+	Seed   *uint64 // rotation seed, if one was given
+	Inputs []Input
+}
+
+// Write is the one call a command makes after committing its outputs: it
+// builds the manifest of cmd's run r and writes it next to every output.
+func Write(cmd *cli.Command, r Run, outputs ...string) error {
+	m := New(cmd)
+	m.Seed = r.Seed
+	if r.Config != "" {
+		if err := m.SetConfig(r.Config); err != nil {
+			return err
+		}
+	}
+	for _, in := range r.Inputs {
+		var err error
+		if in.Role == "checkpoint" {
+			err = m.AddCheckpoint(in.Path)
+		} else {
+			err = m.AddInput(in.Role, in.Path)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return m.Commit(outputs...)
+}
+
+// Read decodes the manifest at path.
+func Read(path string) (*Manifest, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %w", err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return &m, nil
+}
+
+func hashTree(role, path string) ([]File, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		f, err := hashFile(role, path)
+		if err != nil {
+			return nil, err
+		}
+		return []File{f}, nil
+	}
+	var files []File
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if p != path && strings.HasPrefix(d.Name(), ".") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil // hidden files (editor state, stray .tmp-* files)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := hashFile(role, p)
+		if err != nil {
+			return err
+		}
+		files = append(files, f)
+		return nil
+	})
+	return files, err
+}
+
+func hashFile(role, path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return File{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	return File{Role: role, Path: path, Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}

@@ -1,0 +1,139 @@
+package manifest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v3"
+)
+
+// runCmd parses args with a small command and returns the manifest New
+// builds from it.
+func runCmd(t *testing.T, args ...string) *Manifest {
+	t.Helper()
+	var m *Manifest
+	cmd := &cli.Command{
+		Name: "tool",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "config_file", Aliases: []string{"c"}},
+			&cli.BoolFlag{Name: "quiet"},
+			&cli.Uint64Flag{Name: "seed"},
+		},
+		Action: func(_ context.Context, cmd *cli.Command) error {
+			m = New(cmd)
+			return nil
+		},
+	}
+	if err := cmd.Run(context.Background(), append([]string{"tool"}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestArgsNormalized(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--seed", "3", "-c", "a.json", "x", "y"}, []string{"--config_file=a.json", "--seed=3", "x", "y"}},
+		{[]string{"--config_file=a.json", "--seed=3", "x", "y"}, []string{"--config_file=a.json", "--seed=3", "x", "y"}},
+		{[]string{"--quiet", "in"}, []string{"--quiet=true", "in"}},
+		{nil, nil},
+	} {
+		m := runCmd(t, tc.args...)
+		if !slices.Equal(m.Args, tc.want) {
+			t.Errorf("%q: args %q, want %q", tc.args, m.Args, tc.want)
+		}
+		if m.Tool != "tool" || !strings.HasPrefix(m.Version, "qnnkit "+Release) {
+			t.Errorf("tool %q version %q", m.Tool, m.Version)
+		}
+	}
+}
+
+func TestWriteDeterministic(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cfg := write("cfg.json", `{"a": [1, 2], "b": "x"}`)
+	write("model/config.json", "{}")
+	write("model/model.safetensors", "weights")
+	write("model/.hidden", "editor state")
+	idx := write("sharded/model.safetensors.index.json", `{"weight_map": {"a": "s-2.safetensors", "b": "s-1.safetensors", "c": "s-2.safetensors"}}`)
+	write("sharded/s-1.safetensors", "one")
+	write("sharded/s-2.safetensors", "two")
+	out1 := write("out/a.mllm", "output one")
+	out2 := write("out/b.txt", "output two")
+
+	var got [][]byte
+	for i := 0; i < 2; i++ {
+		m := runCmd(t, "--seed", "9", "x")
+		seed := uint64(9)
+		m.Seed = &seed
+		if err := m.SetConfig(cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{filepath.Join(dir, "model"), idx} {
+			if err := m.AddCheckpoint(p); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.Commit(out1, out2); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.ReadFile(out1 + Suffix)
+		b, _ := os.ReadFile(out2 + Suffix)
+		if !bytes.Equal(a, b) {
+			t.Fatalf("the two outputs' manifests differ")
+		}
+		got = append(got, a)
+	}
+	if !bytes.Equal(got[0], got[1]) {
+		t.Fatalf("two identical runs wrote different manifests:\n%s\n%s", got[0], got[1])
+	}
+	m, err := Read(out1 + Suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, f := range m.Inputs {
+		paths = append(paths, strings.TrimPrefix(f.Path, dir+"/"))
+	}
+	want := []string{"cfg.json", "model/config.json", "model/model.safetensors", "sharded/model.safetensors.index.json", "sharded/s-1.safetensors", "sharded/s-2.safetensors"}
+	if !slices.Equal(paths, want) {
+		t.Errorf("inputs %q, want %q", paths, want)
+	}
+	// sha256("weights")
+	if m.Inputs[2].SHA256 != "9a129038d9a00aed0cf6a7ea059ca50a813449061ab87848cf1a13eafdf33b2c" || m.Inputs[2].Size != 7 || m.Inputs[2].Role != "checkpoint" {
+		t.Errorf("model.safetensors: %+v", m.Inputs[2])
+	}
+	if len(m.Outputs) != 2 || m.Outputs[0].Size != int64(len("output one")) || m.Seed == nil || *m.Seed != 9 {
+		t.Errorf("outputs %+v seed %v", m.Outputs, m.Seed)
+	}
+	if !bytes.Contains(m.Config, []byte(`"b": "x"`)) {
+		t.Errorf("config %s", m.Config)
+	}
+	if stray, _ := filepath.Glob(filepath.Join(dir, "out", ".*.tmp-*")); len(stray) > 0 {
+		t.Errorf("stray temporary files %v", stray)
+	}
+}
+
+func TestMissingInput(t *testing.T) {
+	m := runCmd(t)
+	err := m.AddInput("scale_file", filepath.Join(t.TempDir(), "none.json"))
+	if err == nil || !strings.Contains(err.Error(), "none.json") {
+		t.Fatalf("want an error naming the file, got %v", err)
+	}
+}
