@@ -50,29 +50,8 @@ func NewRecorder(w *model.Weights, st *Stats, noBias bool) *Recorder {
 func (r *Recorder) Sample(tokens []int) error {
 	var hookErr error
 	r.Model.Hook = func(l *model.Linear, in, out []float32, rows int) {
-		if hookErr != nil {
-			return
-		}
-		if err := r.Stats.Add(l.Name, Input, in[:rows*l.In]); err != nil {
-			hookErr = err
-			return
-		}
-		out = out[:rows*l.Out]
-		if r.NoBias && l.B != nil {
-			if cap(r.scratch) < len(out) {
-				r.scratch = make([]float32, len(out))
-			}
-			ty := r.scratch[:len(out)]
-			for i := 0; i < rows; i++ {
-				row, dst := out[i*l.Out:(i+1)*l.Out], ty[i*l.Out:(i+1)*l.Out]
-				for j, b := range l.B {
-					dst[j] = row[j] - b
-				}
-			}
-			out = ty
-		}
-		if err := r.Stats.Add(l.Name, Output, out); err != nil {
-			hookErr = err
+		if hookErr == nil {
+			hookErr = r.Record(l, in, out, rows)
 		}
 	}
 	defer func() { r.Model.Hook = nil }()
@@ -80,4 +59,29 @@ func (r *Recorder) Sample(tokens []int) error {
 		return err
 	}
 	return hookErr
+}
+
+// Record adds one Linear call (in [rows][l.In], out [rows][l.Out] with the
+// bias added) to r.Stats, as Sample's hook does: the input as given, the
+// output with the bias subtracted again when NoBias is set. It does not
+// modify in or out.
+func (r *Recorder) Record(l *model.Linear, in, out []float32, rows int) error {
+	if err := r.Stats.Add(l.Name, Input, in[:rows*l.In]); err != nil {
+		return err
+	}
+	out = out[:rows*l.Out]
+	if r.NoBias && l.B != nil {
+		if cap(r.scratch) < len(out) {
+			r.scratch = make([]float32, len(out))
+		}
+		ty := r.scratch[:len(out)]
+		for i := 0; i < rows; i++ {
+			row, dst := out[i*l.Out:(i+1)*l.Out], ty[i*l.Out:(i+1)*l.Out]
+			for j, b := range l.B {
+				dst[j] = row[j] - b
+			}
+		}
+		out = ty
+	}
+	return r.Stats.Add(l.Name, Output, out)
 }

@@ -66,6 +66,11 @@ type Options struct {
 	// StopAfter, when positive, stops after recording that many samples in
 	// this invocation, leaving the checkpoint as a killed run would.
 	StopAfter int
+	// Stream runs the model one decoder layer at a time over all samples
+	// (stream.go): peak memory is one layer's weights plus activations,
+	// the result is the same, but there are no per-sample checkpoints
+	// (Resume, Shards and StopAfter are refused).
+	Stream bool
 }
 
 // Result describes a finished (or stopped) run.
@@ -100,6 +105,9 @@ func StatsPathFor(outputPath string) string { return outputPath + ".stats" }
 func Run(o Options) (*Result, error) {
 	if o.Config == nil {
 		return nil, errors.New("profile: no config")
+	}
+	if o.Stream {
+		return runStream(o)
 	}
 	p := &o.Config.Profile
 	if p.ModelType != config.ModelTypeQwen2 {
@@ -329,26 +337,39 @@ func loadSamples(dir string, n int, tok *tokenizer.Tokenizer) ([][]int32, error)
 // applyRotation rotates w as profile_config.model_config asks and returns a
 // digest of the matrices used and the R file written.
 func applyRotation(o *Options, w *model.Weights, resuming, sharded bool) (string, string, error) {
+	rot, digest, saved, err := chooseRotation(o, w.Config, resuming, sharded)
+	if err != nil || rot == nil {
+		return digest, saved, err
+	}
+	if err := rotate.RotateModel(w, rot); err != nil {
+		return "", "", fmt.Errorf("profile: rotate: %w", err)
+	}
+	return digest, saved, nil
+}
+
+// chooseRotation returns the rotation profile_config.model_config asks for
+// (nil without online_rotation), a digest of its matrices ("none" without)
+// and the R file written.
+func chooseRotation(o *Options, c *model.Config, resuming, sharded bool) (*rotate.Rotation, string, string, error) {
 	mc := &o.Config.Profile.ModelConfig
 	if !mc.OnlineRotation {
-		return "none", "", nil
+		return nil, "none", "", nil
 	}
-	c := w.Config
 	var rot *rotate.Rotation
 	var err error
 	saved := ""
 	switch {
 	case mc.RandomRotate && resuming && o.Seed == nil:
 		if mc.SaveRotation == "" {
-			return "", "", errors.New("profile: cannot resume a random_rotate run without --seed or save_rotation (the rotation would change)")
+			return nil, "", "", errors.New("profile: cannot resume a random_rotate run without --seed or save_rotation (the rotation would change)")
 		}
 		if rot, err = rotate.Load(mc.SaveRotation); err != nil {
-			return "", "", fmt.Errorf("profile: reload the saved rotation: %w", err)
+			return nil, "", "", fmt.Errorf("profile: reload the saved rotation: %w", err)
 		}
 		o.logf("profile: reusing the rotation saved in %s", mc.SaveRotation)
 	case mc.RandomRotate:
 		if sharded && o.Seed == nil {
-			return "", "", errors.New("profile: shards of a random_rotate run need --seed (every shard must draw the same rotation)")
+			return nil, "", "", errors.New("profile: shards of a random_rotate run need --seed (every shard must draw the same rotation)")
 		}
 		seed := uint64(0)
 		if o.Seed != nil {
@@ -356,56 +377,63 @@ func applyRotation(o *Options, w *model.Weights, resuming, sharded bool) (string
 		} else {
 			var b [8]byte
 			if _, err := rand.Read(b[:]); err != nil {
-				return "", "", err
+				return nil, "", "", err
 			}
 			seed = binary.LittleEndian.Uint64(b[:])
 			o.logf("profile: random rotation seed %d", seed)
 		}
 		if rot, err = rotate.NewRotation(c.HiddenSize, c.HeadDim, c.NumLayers, seed); err != nil {
-			return "", "", fmt.Errorf("profile: %w", err)
+			return nil, "", "", fmt.Errorf("profile: %w", err)
 		}
 		if mc.SaveRotation != "" {
 			if err := rot.Save(mc.SaveRotation); err != nil {
-				return "", "", fmt.Errorf("profile: save_rotation: %w", err)
+				return nil, "", "", fmt.Errorf("profile: save_rotation: %w", err)
 			}
 			saved = mc.SaveRotation
 		}
 	case mc.RPath != "":
 		if rot, err = rotate.Load(mc.RPath); err != nil {
-			return "", "", fmt.Errorf("profile: R_path: %w", err)
+			return nil, "", "", fmt.Errorf("profile: R_path: %w", err)
 		}
 	default:
-		return "", "", errors.New("profile: online_rotation is true but neither random_rotate nor R_path is set")
-	}
-	if err := rotate.RotateModel(w, rot); err != nil {
-		return "", "", fmt.Errorf("profile: rotate: %w", err)
+		return nil, "", "", errors.New("profile: online_rotation is true but neither random_rotate nor R_path is set")
 	}
 	h := sha256.New()
 	binary.Write(h, binary.LittleEndian, rot.R)
 	for _, v := range rot.Rv {
 		binary.Write(h, binary.LittleEndian, v)
 	}
-	return hex.EncodeToString(h.Sum(nil)), saved, nil
+	return rot, hex.EncodeToString(h.Sum(nil)), saved, nil
 }
 
 // planDigest fingerprints everything that determines the statistics: the
 // options, the (rotated) weights (sampled), the rotation and every token.
 func planDigest(o *Options, w *model.Weights, rot string, samples [][]int32) string {
+	var buf bytes.Buffer
+	for _, l := range w.Linears() {
+		digestLinear(&buf, l)
+	}
+	return planDigestOf(o, rot, buf.Bytes(), samples)
+}
+
+// digestLinear appends what planDigest fingerprints of one Linear.
+func digestLinear(buf *bytes.Buffer, l *model.Linear) {
+	fmt.Fprintf(buf, "%s %d %d|", l.Name, l.Out, l.In)
+	for i := 0; i < 64; i++ {
+		j := (len(l.W) - 1) * i / 63
+		binary.Write(buf, binary.LittleEndian, math.Float32bits(l.W[j]))
+	}
+	if l.B != nil {
+		binary.Write(buf, binary.LittleEndian, l.B)
+	}
+}
+
+// planDigestOf is planDigest given digestLinear of every Linear in order.
+func planDigestOf(o *Options, rot string, linears []byte, samples [][]int32) string {
 	h := sha256.New()
 	p := &o.Config.Profile
 	fmt.Fprintf(h, "qnnkit-profile-v1\x00absmax=%v\x00no_bias=%v\x00rot=%s\x00", o.AbsMax, p.NoBias, rot)
-	var buf bytes.Buffer
-	for _, l := range w.Linears() {
-		fmt.Fprintf(&buf, "%s %d %d|", l.Name, l.Out, l.In)
-		for i := 0; i < 64; i++ {
-			j := (len(l.W) - 1) * i / 63
-			binary.Write(&buf, binary.LittleEndian, math.Float32bits(l.W[j]))
-		}
-		if l.B != nil {
-			binary.Write(&buf, binary.LittleEndian, l.B)
-		}
-	}
-	h.Write(buf.Bytes())
+	h.Write(linears)
 	for _, s := range samples {
 		binary.Write(h, binary.LittleEndian, int64(len(s)))
 		binary.Write(h, binary.LittleEndian, s)
