@@ -2,6 +2,7 @@
 // of get_distribution.py, spec §2) for the export:
 //
 //	profile --config_file CFG.json [--absmax] [--resume] [--stats-out F] [--seed N] [--shard i/n] [--plot P]
+//	profile --config_file CFG.json --stream [--absmax] [--stats-out F] [--seed N] [--plot P]
 //	profile --merge A.stats B.stats ... [-o scale.json] [--config_file CFG.json]
 //
 // It loads profile_config.model_config.model_name, rotates it (random_rotate
@@ -10,6 +11,10 @@
 // input and (no_bias) bias-free output, lm_head included. The statistics
 // are exact (identical to NumPy over all values) with memory that does not
 // grow with the number of samples; they are checkpointed after every sample.
+// With --stream the model is instead run one decoder layer at a time over
+// all samples (same statistics; memory ≈ one layer + the samples'
+// activations, for models whose float32 weights do not fit in memory; no
+// per-sample checkpoints, so no --resume or --shard).
 package main
 
 import (
@@ -68,6 +73,7 @@ func newCommand() *cli.Command {
 			&cli.IntFlag{Name: "threshold", HideDefault: true, Usage: "t01m_clip_threshold marked in the plot and summary (default: export_config's, else 64)"},
 			&cli.StringFlag{Name: "dump-tokens", Usage: "also write the token ids of every planned sample as JSON (for scripts/interop_profile.py)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+			&cli.BoolFlag{Name: "stream", Usage: "run one decoder layer at a time over all samples (same result, memory ≈ one layer + activations; no per-sample checkpoints: not with --resume or --shard)"},
 		},
 		Action: run,
 	}
@@ -113,6 +119,7 @@ func run(_ context.Context, cmd *cli.Command) error {
 		Resume:    cmd.Bool("resume"),
 		Log:       os.Stderr,
 		TokensOut: cmd.String("dump-tokens"),
+		Stream:    cmd.Bool("stream"),
 	}
 	if cmd.IsSet("seed") {
 		s := cmd.Uint64("seed")
