@@ -19,7 +19,7 @@ func releaseMapped(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	start := uintptrOf(b)
 	end := start + uintptr(len(b))
 	lo, hi, ok := fileMapping(start, end)
 	if !ok {
@@ -62,3 +62,6 @@ func fileMapping(start, end uintptr) (lo, hi uintptr, ok bool) {
 	}
 	return 0, 0, false
 }
+
+// uintptrOf is the address of b's first byte.
+func uintptrOf(b []byte) uintptr { return uintptr(unsafe.Pointer(unsafe.SliceData(b))) }
