@@ -147,12 +147,8 @@ func Run(o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
-	rotDigest, saved, err := applyRotation(&o, w, prev != nil, shards > 1)
-	if err != nil {
-		return nil, err
-	}
-	res.RotationSaved = saved
-
+	// The samples first: a bad tokenizer or dataset must fail the run
+	// before save_rotation is (over)written.
 	tokPath := p.TokenizerName
 	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
 		tokPath = filepath.Join(tokPath, "tokenizer.json")
@@ -165,6 +161,12 @@ func Run(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	rotDigest, saved, err := applyRotation(&o, w, prev != nil, shards > 1)
+	if err != nil {
+		return nil, err
+	}
+	res.RotationSaved = saved
+
 	if o.TokensOut != "" {
 		if err := writeTokens(o.TokensOut, samples); err != nil {
 			return nil, err

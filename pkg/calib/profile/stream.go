@@ -58,18 +58,8 @@ func runStream(o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile: %s: %w", ck.Dir, err)
 	}
-	rot, rotDigest, saved, err := chooseRotation(&o, cfg, false, false)
-	if err != nil {
-		return nil, err
-	}
-	res.RotationSaved = saved
-	var rt *rotate.Rotator
-	if rot != nil {
-		if rt, err = rotate.NewRotator(cfg, rot, rotate.Options{}); err != nil {
-			return nil, fmt.Errorf("profile: rotate: %w", err)
-		}
-	}
-
+	// The samples first: a bad tokenizer or dataset must fail the run
+	// before save_rotation is (over)written.
 	tokPath := p.TokenizerName
 	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
 		tokPath = filepath.Join(tokPath, "tokenizer.json")
@@ -82,6 +72,18 @@ func runStream(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	rot, rotDigest, saved, err := chooseRotation(&o, cfg, false, false)
+	if err != nil {
+		return nil, err
+	}
+	res.RotationSaved = saved
+	var rt *rotate.Rotator
+	if rot != nil {
+		if rt, err = rotate.NewRotator(cfg, rot, rotate.Options{}); err != nil {
+			return nil, fmt.Errorf("profile: rotate: %w", err)
+		}
+	}
+
 	if o.TokensOut != "" {
 		if err := writeTokens(o.TokensOut, samples); err != nil {
 			return nil, err
