@@ -91,6 +91,12 @@ c = base(True); both(c, "R_path", "$REPO/testdata/rotate/toy96/R.bin"); cfg("R-w
 for name in ("truncated.jsonl.zst", "badline.jsonl", "notext.jsonl", "corrupt.parquet"):
     c = base(); c["profile_config"]["dataset_path"] = "$BAD/data/" + name; cfg("data-" + name.split(".")[0], c)
 c = base(); both(c, "tokenizer_name", "$BAD/tokenizer/truncated.json"); cfg("tokenizer-truncated", c)
+# random_rotate + save_rotation with a bad dataset: the R file must not be
+# written (it would overwrite the one the previous scale JSON belongs to)
+c = base(); both(c, "online_rotation", True); both(c, "random_rotate", True)
+c["profile_config"]["model_config"]["save_rotation"] = "$OUT/R.bin"
+del c["export_config"]["model_config"]["random_rotate"]; c["export_config"]["model_config"]["R_path"] = "$OUT/R.bin"
+c["profile_config"]["dataset_path"] = "$BAD/data/badline.jsonl"; cfg("rotation-bad-dataset", c)
 c = base(); c["profile_config"]["output_path"] = "$BAD/README.md/scales.json"; cfg("profile-out-parent-file", c)
 
 # --- scale JSONs (from the committed tinyqwen2 scales)
@@ -129,8 +135,8 @@ put("rot/truncated.bin", r[:8192])
 def zpth(name, pkl):
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as zf:
-        zf.writestr(name + "/data.pkl", pkl)
-        zf.writestr(name + "/version", "3\n")
+        for n, d in ((name + "/data.pkl", pkl), (name + "/version", "3\n")):
+            zf.writestr(zipfile.ZipInfo(n, date_time=(2020, 1, 1, 0, 0, 0)), d)
     return b.getvalue()
 # {"x": os.system("echo pwned")}: protocol 2, GLOBAL 'os system', REDUCE
 evil = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01cos\nsystem\nq\x02X\x0a\x00\x00\x00echo pwnedq\x03\x85q\x04Rq\x05s."
