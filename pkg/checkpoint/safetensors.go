@@ -56,10 +56,17 @@ func ParseSafetensors(data []byte) ([]*tensor.Tensor, error) {
 		begin, end int64
 	}
 	var ls []located
-	for name, msg := range raw {
+	// Checked in name order, so an error names the same tensor every run.
+	names := make([]string, 0, len(raw))
+	for name := range raw {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
 		if name == "__metadata__" {
 			continue
 		}
+		msg := raw[name]
 		var e stEntry
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, fmt.Errorf("header entry %q: %w", name, err)
