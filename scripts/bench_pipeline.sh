@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# Benchmark of the whole pipeline on a full-size synthetic checkpoint
+# (scripts/gensynth: seeded bf16 weights with real shapes, HF names, the
+# bundled tokenizer), reporting per step the wall time, CPU time (user +
+# sys), peak RSS (GNU time -v) and throughput.
+#
+#   scripts/bench_pipeline.sh [1.8b|7b]          (default 1.8b)
+#
+# 1.8b (Qwen1.5-1.8B shapes, 24 layers, 3.7 GB bf16):
+#   profile --stream   2 samples of ~1024 tokens (random_rotate, seed 1)
+#   exportqnn          int8 NPU model (.mllm)
+#   exportrot          rotated f32 model (.pth, as mllm's export_rotate_model.py)
+#   convert            .pth → f32 .mllm (converter.py)
+#   quantize           f32 .mllm → Q4_K decode model
+#   run                deployed pair: prefill one 256-token chunk + decode 32
+#   checks: profile peak RSS ≤ 4 GB.
+# 7b (Qwen2-7B shapes, 28 layers, 15 GB bf16): profile --stream of one
+#   ~512-token sample (plus a one-line second sample: num_samples must be ≥ 2)
+#   and exportqnn; checks: both peak RSS ≤ 8 GB.
+#
+# Throughput: "f32 GB/s" is the model's float32 size (parameters × 4 B, the
+# precision every step works in) per wall second; "in"/"out" are file bytes.
+# The machine may be shared: compare CPU time with wall time.
+#
+# Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
+# /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
+# directory of the chosen shape to reuse instead of generating one).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-1.8b}
+case "$MODE" in
+1.8b) SHAPE=qwen1.5-1.8b need_gb=26 ;;
+7b) SHAPE=qwen2-7b need_gb=30 ;;
+*)
+	echo "usage: $0 [1.8b|7b]" >&2
+	exit 2
+	;;
+esac
+ROOT=$(pwd)
+W=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/bench_pipeline.XXXXXX")}
+mkdir -p "$W"
+if [ "${KEEP:-0}" != 1 ]; then trap 'rm -rf "$W"' EXIT; fi
+df -h "$W" | tail -1
+avail_gb=$(df --output=avail -B1G "$W" | tail -1 | tr -d ' ')
+if [ "$avail_gb" -lt "$need_gb" ]; then
+	echo "bench_pipeline: $avail_gb GB free in $W, this mode needs about $need_gb GB" >&2
+	exit 1
+fi
+
+BIN=$W/bin
+mkdir -p "$BIN"
+go build -o "$BIN/" ./cmd/profile ./cmd/exportqnn ./cmd/exportrot ./cmd/convert ./cmd/quantize ./cmd/run ./scripts/gensynth
+
+M=${SYNTH:-$W/model}
+if [ ! -f "$M/model.safetensors" ]; then
+	t0=$(date +%s.%N)
+	"$BIN/gensynth" --shape="$SHAPE" --seed=1 "$M"
+	echo "[gensynth] $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
+fi
+CK_BYTES=$(stat -c %s "$M/model.safetensors")
+PARAMS=$((CK_BYTES / 2)) # bf16: 2 bytes per parameter (the header is negligible)
+F32_BYTES=$((PARAMS * 4))
+echo "model: $M ($SHAPE, $(awk -v b="$CK_BYTES" 'BEGIN{printf "%.2f", b/1e9}') GB bf16, $(awk -v p="$PARAMS" 'BEGIN{printf "%.2f", p/1e9}') G parameters)"
+
+# Calibration set: jsonl of Austen text cut to give about the wanted tokens
+# (the bundled tokenizer averages ~3.3 characters per token).
+mkdir -p "$W/calib"
+/usr/bin/python3 - "$MODE" "$W/calib/cal.jsonl" <<'EOF'
+import json, sys
+mode, out = sys.argv[1], sys.argv[2]
+t = open("testdata/text/austen-persuasion.txt", encoding="utf-8").read()
+if mode == "1.8b":
+    texts = [t[20000:23380], t[60000:63380]]
+else:
+    texts = [t[20000:21690], "It was a fine day."]
+with open(out, "w") as f:
+    for x in texts:
+        f.write(json.dumps({"text": x}) + "\n")
+EOF
+
+CFG=$W/cfg.json
+cat >"$CFG" <<EOF
+{
+    "profile_config": {
+        "dataset_path": "$W/calib/cal.jsonl",
+        "output_path": "$W/scales.json",
+        "num_samples": 2,
+        "no_bias": true,
+        "model_config": {
+            "model_type": "qwen2", "tokenizer_name": "$M", "model_name": "$M",
+            "online_rotation": true, "random_rotate": true, "save_rotation": "$W/R.bin"
+        }
+    },
+    "export_config": {
+        "scale_file": "$W/scales.json",
+        "output_model": "$W/npu.mllm",
+        "t01m_clip_threshold": 64,
+        "quant_bias": false,
+        "model_config": {
+            "model_type": "qwen2", "tokenizer_name": "$M", "model_name": "$M",
+            "online_rotation": true, "R_path": "$W/R.bin"
+        }
+    }
+}
+EOF
+
+status=0
+declare -a SUMMARY
+# step LABEL IN_BYTES OUT_FILE EXTRA -- CMD...: runs CMD under GNU time -v
+# and prints wall, CPU, peak RSS and throughput.
+step() {
+	local label=$1 in_bytes=$2 out_file=$3 extra=$4
+	shift 5
+	echo "== $label: $*" | sed "s#$W#\$W#g"
+	if ! /usr/bin/time -v "$@" >"$W/$label.out" 2>"$W/$label.err"; then
+		tail -20 "$W/$label.err"
+		echo "[$label] FAILED"
+		exit 1
+	fi
+	grep -v '^\s' "$W/$label.err" | grep -iv 'command being timed' | grep -E 'tokens|saved|clip input num|wrote|run:' | head -5 || true
+	local rss_kb wall cpu secs out_bytes=0
+	rss_kb=$(grep 'Maximum resident set size' "$W/$label.err" | awk '{print $NF}')
+	wall=$(grep 'Elapsed (wall clock)' "$W/$label.err" | awk '{print $NF}')
+	cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$W/$label.err")
+	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
+	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
+	local line
+	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" 'BEGIN {
+		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  %5.2f f32 GB/s  in %6.2f GB (%5.2f GB/s)  out %6.2f GB  %s",
+			l, s, c, rss*1024/1e9, f/1e9/s, ib/1e9, ib/1e9/s, ob/1e9, x
+	}')
+	echo "$line"
+	SUMMARY+=("$line")
+	LAST_RSS_KB=$rss_kb
+	LAST_SECS=$secs
+}
+rss_check() { # LABEL LIMIT_GB
+	if [ "$LAST_RSS_KB" -gt $(($2 * 1000 * 1000 * 1000 / 1024)) ]; then
+		echo "[$1] FAIL: peak RSS $((LAST_RSS_KB / 1024)) MB > $2 GB"
+		status=1
+	else
+		echo "[$1] ok: peak RSS $((LAST_RSS_KB / 1024)) MB ≤ $2 GB"
+	fi
+}
+
+step profile "$CK_BYTES" "$W/scales.json" "" -- \
+	"$BIN/profile" --config_file "$CFG" --stream --seed 1 --plot none --quiet --dump-tokens "$W/tokens.json"
+tokens=$(/usr/bin/python3 -c "import json,sys; print(' + '.join(str(len(s)) for s in json.load(open(sys.argv[1]))['samples']))" "$W/tokens.json")
+total=$(($tokens))
+echo "profile: $tokens = $total tokens, $(awk -v t="$total" -v s="$LAST_SECS" 'BEGIN{printf "%.1f", t/s}') tokens/s"
+SUMMARY[-1]="${SUMMARY[-1]} ($total tokens, $(awk -v t="$total" -v s="$LAST_SECS" 'BEGIN{printf "%.1f", t/s}') tok/s)"
+if [ "$MODE" = 1.8b ]; then rss_check profile 4; else rss_check profile 8; fi
+
+step exportqnn "$CK_BYTES" "$W/npu.mllm" "" -- \
+	"$BIN/exportqnn" --config_file "$CFG" --output_model "$W/npu.mllm"
+if [ "$MODE" = 7b ]; then
+	rss_check exportqnn 8
+else
+	step exportrot "$CK_BYTES" "$W/rot.pth" "" -- \
+		"$BIN/exportrot" --config_file "$CFG" --output_model "$W/rot.pth"
+	step convert "$(stat -c %s "$W/rot.pth")" "$W/rot.mllm" "" -- \
+		"$BIN/convert" --quiet --type=torch --input_model "$W/rot.pth" --output_model "$W/rot.mllm"
+	rm -f "$W/rot.pth"
+	step quantize "$(stat -c %s "$W/rot.mllm")" "$W/dec.mllm" "" -- \
+		"$BIN/quantize" "$W/rot.mllm" "$W/dec.mllm" Q4_K
+	rm -f "$W/rot.mllm"
+	prompt=$(/usr/bin/python3 -c "t=open('testdata/text/austen-persuasion.txt',encoding='utf-8').read(); print(' '.join(t[30000:30700].split()))")
+	step run "$(($(stat -c %s "$W/npu.mllm") + $(stat -c %s "$W/dec.mllm")))" "" "" -- \
+		"$BIN/run" -m "$W/npu.mllm" --decoding-model "$W/dec.mllm" --tokenizer "$M/tokenizer.json" \
+		--config "$M/config.json" --prompt "$prompt" --max-new-tokens 32 --chunk 256 --limits 600 --thread 2
+	speeds=$(grep -o 'prompt [0-9]* tokens, prefill [0-9.]* tokens/s.*decode [0-9.]* tokens/s' "$W/run.err" || true)
+	echo "run: $speeds"
+	SUMMARY[-1]="${SUMMARY[-1]} ($speeds)"
+fi
+
+echo
+echo "bench_pipeline $MODE summary ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+printf '%s\n' "${SUMMARY[@]}"
+exit $status
