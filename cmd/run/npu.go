@@ -204,6 +204,9 @@ func npuPrompt(ctx context.Context, cmd *cli.Command, s *npuSetup) error {
 	if maxNew < 1 {
 		return fmt.Errorf("--max-new-tokens %d must be at least 1", maxNew)
 	}
+	if l := cmd.Int("limits"); l < 1 {
+		return fmt.Errorf("--limits %d must be positive", l)
+	}
 	stop := append([]int(nil), s.cfg.EOSTokenIDs...)
 	for _, t := range []string{"<|im_end|>", "<|endoftext|>"} {
 		if id, ok := s.tok.TokenID(t); ok {
