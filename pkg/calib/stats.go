@@ -184,7 +184,7 @@ func keyValue(k uint32) float32 {
 func (a *accum) add(values []float32, absmax bool) {
 	a.added += int64(len(values))
 	if a.keys == nil {
-		a.keys = make([]uint32, 0, a.capacity())
+		a.keys = a.allocKeys(a.capacity())
 	}
 	// m² < 2^48, so a uint64 bucket takes 2^16 squares before it must be
 	// folded into the 128-bit total.
@@ -243,7 +243,7 @@ func (a *accum) add(values []float32, absmax bool) {
 // capacity is the candidate buffer size: the kept values plus room for
 // new candidates between two selections.
 func (a *accum) capacity() int {
-	return a.keep + max(a.keep/2, 1024)
+	return a.keep + max(a.keep/8, 1024)
 }
 
 // compact keeps only the largest keep candidates.
@@ -358,7 +358,7 @@ func (a *accum) merge(b *accum) {
 		a.sq[e][0] += b.sq[e][0] + c
 	}
 	if a.keys == nil {
-		a.keys = make([]uint32, 0, a.capacity())
+		a.keys = a.allocKeys(a.capacity())
 	}
 	for _, k := range b.keys {
 		if a.full && k <= a.thr {

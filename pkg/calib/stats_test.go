@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -306,5 +307,30 @@ func BenchmarkAdd(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		s.Add("L", Input, v)
+	}
+}
+
+// Large candidate buffers (memory-mapped on unix) hold what is written and
+// are released with their owner.
+func TestAllocKeysLarge(t *testing.T) {
+	for range 3 {
+		a := &accum{}
+		k := a.allocKeys(mmapMinKeys * 2)
+		if len(k) != 0 || cap(k) != mmapMinKeys*2 {
+			t.Fatalf("len %d cap %d", len(k), cap(k))
+		}
+		for i := range cap(k) {
+			k = append(k, uint32(i*7))
+		}
+		for i, v := range k {
+			if v != uint32(i*7) {
+				t.Fatalf("key %d = %d", i, v)
+			}
+		}
+		selectLargest(k, 10)
+		if slices.Min(k[:10]) != uint32((cap(k)-10)*7) {
+			t.Fatal("selection over a large buffer is wrong")
+		}
+		runtime.GC()
 	}
 }

@@ -84,7 +84,9 @@ func WriteStats(w io.Writer, s *Stats, m Meta) error {
 			put(a.full)
 			put(a.thr)
 			put(uint64(len(a.keys)))
-			put(a.keys)
+			for k := 0; k < len(a.keys) && err == nil; k += 4096 {
+				put(a.keys[k:min(k+4096, len(a.keys))]) // bounded temporary buffers
+			}
 		}
 	}
 	if err != nil {
@@ -183,7 +185,7 @@ func ReadStats(r io.Reader) (*Stats, Meta, error) {
 				rerr = fmt.Errorf("layer %q %s: inconsistent counts (planned %d, added %d, kept %d)", l, Direction(d), a.n, a.added, nk)
 				break
 			}
-			a.keys = make([]uint32, nk, a.capacity())
+			a.keys = a.allocKeys(a.capacity())[:nk]
 			get(a.keys)
 			if rerr == nil && a.full && (len(a.keys) != a.keep || slices.Min(a.keys) != a.thr) {
 				rerr = fmt.Errorf("layer %q %s: inconsistent candidate set", l, Direction(d))

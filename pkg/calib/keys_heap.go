@@ -1,0 +1,9 @@
+//go:build !(linux || darwin || freebsd || netbsd || openbsd || dragonfly)
+
+package calib
+
+// mmapMinKeys is kept for symmetry with the memory-mapped variant.
+const mmapMinKeys = 1 << 16
+
+// allocKeys returns an empty candidate buffer of capacity n.
+func (a *accum) allocKeys(n int) []uint32 { return make([]uint32, 0, n) }
