@@ -309,7 +309,7 @@ func loadSamples(dir string, n int, tok *tokenizer.Tokenizer) ([][]int32, error)
 	}
 	defer ds.Close()
 	if ds.Len() < n {
-		return nil, fmt.Errorf("profile: dataset_path %s has %d samples, num_samples is %d", dir, ds.Len(), n)
+		return nil, fmt.Errorf("profile: dataset_path: %s has %d samples, num_samples is %d", ds.Path(), ds.Len(), n)
 	}
 	var texts []string
 	for s, err := range ds.Shuffled(42, n) {

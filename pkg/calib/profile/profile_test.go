@@ -144,3 +144,14 @@ func TestRandomRotateResume(t *testing.T) {
 		t.Fatalf("shards of random_rotate without seed: %v", err)
 	}
 }
+
+func TestTooFewSamples(t *testing.T) {
+	cfg := testConfig(t, t.TempDir(), 11, "")
+	if _, err := Run(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "val.jsonl.zst has 10 samples, num_samples is 11") {
+		t.Fatalf("err = %v", err)
+	}
+	cfg.Profile.ModelType = "qwen2-vl"
+	if _, err := Run(Options{Config: cfg}); err == nil || !strings.Contains(err.Error(), "not supported") {
+		t.Fatalf("qwen2-vl: err = %v", err)
+	}
+}
