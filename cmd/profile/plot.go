@@ -122,7 +122,7 @@ func writePlot(path string, sf *calib.ScaleFile, t *int, clipAll bool, title str
 			}
 			if tp > 0 && !math.IsInf(tp, 0) {
 				top = append(top, plotter.XY{X: float64(i), Y: tp})
-				if t != nil && !clipAll {
+				if t != nil && !clipAll && *t > 0 { // log scale: t <= 0 has no line
 					ratio = append(ratio, plotter.XY{X: float64(i), Y: tp * float64(*t)})
 				}
 			}
