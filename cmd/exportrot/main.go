@@ -67,6 +67,9 @@ func run(_ context.Context, cmd *cli.Command) error {
 	if cmd.IsSet("output_model") {
 		out = cmd.String("output_model")
 	}
+	if err := export.CheckOutputPath(out); err != nil {
+		return err
+	}
 	format, err := export.FormatFor(out, cmd.String("format"))
 	if err != nil {
 		return err

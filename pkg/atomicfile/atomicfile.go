@@ -23,6 +23,9 @@ type File struct {
 // Create opens a temporary file next to path. Only the parent directory is
 // created if missing (never path itself).
 func Create(path string) (*File, error) {
+	if path == "" {
+		return nil, fmt.Errorf("create output: the path is empty")
+	}
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create output directory for %s: %w", path, err)

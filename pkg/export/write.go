@@ -1,8 +1,10 @@
 package export
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -37,6 +39,33 @@ func FormatFor(path, format string) (Format, error) {
 		return PTH, nil
 	}
 	return "", fmt.Errorf("--format %q: want pth, mllm or auto", format)
+}
+
+// CheckOutputPath fails early (before a model is loaded) for an output
+// path that cannot be written: empty, an existing directory, or under a
+// parent that exists but is not a directory.
+func CheckOutputPath(path string) error {
+	if path == "" {
+		return fmt.Errorf("output path is empty")
+	}
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("output %s is a directory", path)
+	}
+	for dir := filepath.Dir(path); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("output %s: %s is not a directory", path, dir)
+			}
+			return nil
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("output %s: %w", path, err)
+		}
+		if filepath.Dir(dir) == dir {
+			return nil
+		}
+	}
 }
 
 // Write writes s to path in format f, atomically.
