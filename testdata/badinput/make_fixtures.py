@@ -127,6 +127,9 @@ put("data/corrupt.parquet", b"PAR1" + bytes(random.Random(7).randrange(256) for 
 # --- tokenizers
 tok = open(os.path.join(ROOT, "testdata/tinyqwen2/tokenizer.json"), "rb").read()
 put("tokenizer/truncated.json", tok[:2000])
+put("tokenizer/garbage.model", bytes(random.Random(9).randrange(256) for _ in range(300)))
+os.makedirs(os.path.join(HERE, "tokenizer/vocabjson"), exist_ok=True)
+put("tokenizer/vocabjson/vocab.json", '{"a": 0, "b": "one"}\n')
 
 # --- R files
 r = open(os.path.join(ROOT, "testdata/rotate/R-seed3.bin"), "rb").read()
@@ -144,6 +147,8 @@ evil = b"\x80\x02}q\x00X\x01\x00\x00\x00xq\x01cos\nsystem\nq\x02X\x0a\x00\x00\x0
 put("pth/os-system.pth", zpth("archive", evil))
 p = open(os.path.join(ROOT, "testdata/formats/param.pth"), "rb").read()
 put("pth/truncated.pth", p[: len(p) // 2])
+l = open(os.path.join(ROOT, "testdata/formats/tv10_legacy.pth"), "rb").read()
+put("pth/legacy-truncated.pth", l[: len(l) * 2 // 3])
 put("pth/garbage.pth", bytes(random.Random(8).randrange(256) for _ in range(512)))
 
 # --- .mllm files
