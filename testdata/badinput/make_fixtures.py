@@ -89,7 +89,7 @@ for name in ("missing-layer", "missing-in-ori", "truncated", "extra-layer", "nan
     c = base(); c["export_config"]["scale_file"] = "$BAD/scales/" + name + ".json"; cfg("scale-" + name, c)
 c = base(True); both(c, "R_path", "$BAD/rot/truncated.bin"); cfg("R-truncated", c)
 c = base(True); both(c, "R_path", "$REPO/testdata/rotate/toy96/R.bin"); cfg("R-wrong-size", c)
-for name in ("truncated.jsonl.zst", "badline.jsonl", "notext.jsonl", "corrupt.parquet"):
+for name in ("truncated.jsonl.zst", "badline.jsonl", "notext.jsonl", "corrupt.parquet", "emptytexts.jsonl", "numtext.jsonl", "nodata"):
     c = base(); c["profile_config"]["dataset_path"] = "$BAD/data/" + name; cfg("data-" + name.split(".")[0], c)
 c = base(); both(c, "tokenizer_name", "$BAD/tokenizer/truncated.json"); cfg("tokenizer-truncated", c)
 # random_rotate + save_rotation with a bad dataset: the R file must not be
@@ -121,6 +121,9 @@ d = copy.deepcopy(sc); d["top_0_1"]["model.layers.0.mlp.down_proj"]["input"] = f
 z = open(os.path.join(ROOT, "testdata/calib/small/val.jsonl.zst"), "rb").read()
 put("data/truncated.jsonl.zst", z[: len(z) // 2])
 put("data/badline.jsonl", '{"text": "one"}\n{"text": "two"}\n{"text": "three\n{"text": "four"}\n')
+put("data/emptytexts.jsonl", '{"text": ""}\n{"text": ""}\n{"text": ""}\n')
+put("data/numtext.jsonl", '{"text": 5}\n{"text": "x"}\n')
+put("data/nodata/README", "a dataset directory without val.jsonl.zst or parquet shards\n")
 put("data/notext.jsonl", '{"content": "one"}\n{"content": "two"}\n{"content": "three"}\n')
 put("data/corrupt.parquet", b"PAR1" + bytes(random.Random(7).randrange(256) for _ in range(200)) + struct.pack("<I", 5000) + b"PAR1")
 
