@@ -2,7 +2,8 @@
 # Kernel benchmark: pkg/kernels MatMulT vs OpenBLAS sgemm (numpy `x @ w.T`)
 # on [512×2048]·[2048×2048]ᵀ (prefill) and [1×2048]·[5504×2048]ᵀ (decode).
 #
-# The Go benchmark and the numpy script run alternately for ROUNDS rounds
+# The Go benchmark and the numpy script run alternately (which one goes first
+# alternates too) for ROUNDS rounds
 # (default 7) so that load from other processes on this shared machine hits
 # both alike; the table gives the median, min and max GFLOP/s per shape and the
 # ratio of medians Go/OpenBLAS. Each single figure is an average over about
@@ -32,20 +33,27 @@ for v in OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; do
 done
 
 results="$tmp/results.txt"
-for r in $(seq 1 "$ROUNDS"); do
-	echo "round $r/$ROUNDS" >&2
+run_go() {
 	"$tmp/kernels.test" -test.run '^$' -test.bench '^BenchmarkMatMulT$' \
 		-test.benchtime "$BENCHTIME" | tee "$tmp/go.out" |
 		awk '/^BenchmarkMatMulT\// {
 			split($1, a, "/"); sub(/-[0-9]+$/, "", a[2])
 			for (i = 2; i <= NF; i++) if ($i == "GFLOP/s") print "go", a[2], $(i-1)
 		}' >>"$results"
+}
+run_numpy() {
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PY" scripts/bench_kernels.py \
 		--seconds "${BENCHTIME%s}" 2>"$tmp/py.err" >>"$results" || { cat "$tmp/py.err" >&2; exit 1; }
+}
+for r in $(seq 1 "$ROUNDS"); do
+	# Alternate which side goes first so that a drift in the machine's load
+	# does not favour one of them.
+	if [ $((r % 2)) = 1 ]; then run_go; run_numpy; else run_numpy; run_go; fi
 	if [ "$r" = 1 ]; then
 		grep -m1 -o 'kernels implementation: .*' "$tmp/go.out" >&2 || true
 		cat "$tmp/py.err" >&2
 	fi
+	echo "round $r/$ROUNDS (load $(cut -d' ' -f1 /proc/loadavg)):" $(tail -n 4 "$results" | sort | awk '{printf "%s %s %s; ", $1, $2, $3}') >&2
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
