@@ -98,6 +98,15 @@ type list struct{ items []any }
 // persistentLoader resolves a persistent id (torch: the storage tuple).
 type persistentLoader func(pid any) (any, error)
 
+// persistent resolves pid, failing (instead of calling a nil loader) in
+// pickles that have no persistent ids, such as the legacy format's headers.
+func (u *unpickler) persistent(pid any) (any, error) {
+	if u.persist == nil {
+		return nil, fmt.Errorf("persistent ids are not allowed in this pickle")
+	}
+	return u.persist(pid)
+}
+
 // reducer applies an allowlisted callable to its arguments.
 type reducer func(fn global, args Tuple) (any, error)
 
@@ -596,7 +605,7 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		v, err := u.persist(s)
+		v, err := u.persistent(s)
 		if err != nil {
 			return u.errf("persistent id %q: %v", s, err)
 		}
@@ -606,7 +615,7 @@ func (u *unpickler) step(op byte) error {
 		if err != nil {
 			return err
 		}
-		v, err := u.persist(pid)
+		v, err := u.persistent(pid)
 		if err != nil {
 			return u.errf("persistent id: %v", err)
 		}
