@@ -159,7 +159,11 @@ func newBPEModel(vocab map[string]int32, merges [][2]string, byteLevel, byteFall
 	}
 	m.idToToken = make([]string, maxID+1)
 	for tok, id := range vocab {
-		m.idToToken[id] = tok
+		// Several tokens with one id (degenerate, but Hugging Face loads
+		// it): keep the smallest non-empty one, not the map's random pick.
+		if cur := m.idToToken[id]; cur == "" || (tok != "" && tok < cur) {
+			m.idToToken[id] = tok
+		}
 	}
 	for b := range 256 {
 		m.byteIDs[b] = -1
