@@ -152,6 +152,9 @@ p = open(os.path.join(ROOT, "testdata/formats/param.pth"), "rb").read()
 put("pth/truncated.pth", p[: len(p) // 2])
 l = open(os.path.join(ROOT, "testdata/formats/tv10_legacy.pth"), "rb").read()
 put("pth/legacy-truncated.pth", l[: len(l) * 2 // 3])
+# legacy magic, then a sys-info pickle using BINPERSID (found by FuzzParse:
+# a nil-loader panic)
+put("pth/legacy-persid.pth", b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02)q0Q")
 put("pth/garbage.pth", bytes(random.Random(8).randrange(256) for _ in range(512)))
 
 # --- .mllm files
