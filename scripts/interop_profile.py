@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""Interop check of qnnkit's profile against a torch + NumPy get_distribution.
+
+Builds cmd/profile, runs it on configs/tinyqwen2.json (outputs redirected to
+a temporary directory, --seed 1), then runs scripts/ref_get_distribution.py
+with the R file profile saved and the token ids profile used (which the
+reference checks against its own sample selection), and compares:
+
+* the key order of ori, top_0_1 and all_stat (identical to the reference);
+* ori and top_0_1 of every layer and direction: within 2e-6 relative (the
+  Go and torch forward passes sum in different orders, and the float32
+  differences grow to about 1e-6 by the last layer); the number within
+  1e-6 is reported;
+* the clip decision at the config's t01m_clip_threshold (spec §4.4), and
+  at t = 2, 4, 8, where some layers have outliers;
+* mean within 1e-4·std + 1e-6 and std within 1e-4 relative (NumPy sums
+  float32 pairwise, qnnkit exactly); the number of byte-identical values is
+  reported.
+
+Run from anywhere with Debian's /usr/bin/python3; needs go and zstd.
+Ends with "interop_profile: N passed, M failed" and exits non-zero on failure.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def rel(a, b):
+    if a == b:
+        return 0.0
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def main():
+    os.chdir(ROOT)
+    with open("configs/tinyqwen2.json") as f:
+        cfg = json.load(f)
+    tmp = tempfile.mkdtemp(prefix="interop_profile.")
+    p = cfg["profile_config"]
+    p["output_path"] = os.path.join(tmp, "scale.json")
+    p["model_config"]["save_rotation"] = os.path.join(tmp, "R.bin")
+    cfg["export_config"]["scale_file"] = p["output_path"]
+    cfg["export_config"]["model_config"]["R_path"] = p["model_config"]["save_rotation"]
+    cfg_path = os.path.join(tmp, "config.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=4)
+    t = cfg["export_config"]["t01m_clip_threshold"]
+
+    exe = os.path.join(tmp, "profile")
+    subprocess.run(["go", "build", "-o", exe, "./cmd/profile"], check=True)
+    tokens = os.path.join(tmp, "tokens.json")
+    subprocess.run(
+        [exe, "--config_file", cfg_path, "--seed", "1", "--quiet", "--dump-tokens", tokens, "--plot", "none"],
+        check=True,
+    )
+    ref = os.path.join(tmp, "ref.json")
+    subprocess.run(
+        [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", ref],
+        check=True,
+    )
+    with open(p["output_path"]) as f:
+        go = json.load(f)
+    with open(ref) as f:
+        rf = json.load(f)
+
+    for sec in ("ori", "top_0_1", "all_stat"):
+        check(list(go[sec]) == list(rf[sec]), "%s key order differs: %s vs %s" % (sec, list(go[sec])[:3], list(rf[sec])[:3]))
+    check(list(go["all_stat"]) == list(go["ori"]) == list(go["top_0_1"]), "sections list different layers")
+
+    worst = {"ori": 0.0, "top_0_1": 0.0, "mean": 0.0, "std": 0.0}
+    same_bytes = total_ms = within1 = total_ot = 0
+    clips = [0, 0]
+    mixed = {2: [0, 0], 4: [0, 0], 8: [0, 0]}
+    for layer in rf["all_stat"]:
+        if layer not in go["all_stat"]:
+            check(False, "layer %s missing" % layer)
+            continue
+        for d in ("input", "output"):
+            for sec in ("ori", "top_0_1"):
+                a, b = go[sec][layer][d], rf[sec][layer][d]
+                r = rel(a, b)
+                worst[sec] = max(worst[sec], r)
+                within1 += r <= 1e-6
+                total_ot += 1
+                check(r <= 2e-6, "%s %s %s: qnnkit %r, reference %r (rel %.3g)" % (sec, layer, d, a, b, r))
+            for tt in (t, 2, 4, 8):  # the config's threshold, and ones where some layers have outliers
+                cg = go["top_0_1"][layer][d] * tt > go["ori"][layer][d]
+                cr = rf["top_0_1"][layer][d] * tt > rf["ori"][layer][d]
+                if tt == t:
+                    clips[cr] += 1
+                else:
+                    mixed[tt][cr] += 1
+                check(cg == cr, "clip %s %s at t=%d: qnnkit %s, reference %s" % (layer, d, tt, cg, cr))
+            gs, rs = go["all_stat"][layer][d], rf["all_stat"][layer][d]
+            dm = abs(gs["mean"] - rs["mean"])
+            worst["mean"] = max(worst["mean"], dm / max(rs["std"], 1e-30))
+            worst["std"] = max(worst["std"], rel(gs["std"], rs["std"]))
+            check(dm <= 1e-4 * rs["std"] + 1e-6, "mean %s %s: qnnkit %r, numpy %r" % (layer, d, gs["mean"], rs["mean"]))
+            check(rel(gs["std"], rs["std"]) <= 1e-4, "std %s %s: qnnkit %r, numpy %r" % (layer, d, gs["std"], rs["std"]))
+            same_bytes += (gs["mean"] == rs["mean"]) + (gs["std"] == rs["std"])
+            total_ms += 2
+    print(
+        "layers %d; max rel diff ori %.3g, top_0_1 %.3g (%d/%d within 1e-6); |Δmean|/std %.3g, std rel %.3g; "
+        "%d/%d mean/std values identical to numpy; clip at t=%d: %d clip, %d outliers; "
+        "same decisions at t=2/4/8 (clip/outliers %s)"
+        % (len(rf["all_stat"]), worst["ori"], worst["top_0_1"], within1, total_ot, worst["mean"], worst["std"],
+           same_bytes, total_ms, t, clips[1], clips[0],
+           " ".join("%d/%d" % (mixed[k][1], mixed[k][0]) for k in (2, 4, 8)))
+    )
+    print("interop_profile: %d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
