@@ -101,6 +101,7 @@ func makeFixtures(gen, repo string) error {
 		{"inf", inf, cfg},
 		{"shape", st, withCfg(func(m map[string]any) { m["intermediate_size"] = 512 })},
 		{"cfgmissing", st, withCfg(func(m map[string]any) { delete(m, "num_hidden_layers") })},
+		{"layers2", st, withCfg(func(m map[string]any) { m["num_hidden_layers"] = 2 })},
 		{"cfgbad", st, cfg[:len(cfg)/2]},
 		{"nocfg", st, nil},
 	} {

@@ -78,7 +78,7 @@ c = both(base(), "model_name", "$OUT/no-such-model"); cfg("missing-model", c)
 c = base(); c["export_config"]["scale_file"] = "$OUT/no-such-scales.json"; cfg("missing-scale-file", c)
 c = base(True); both(c, "R_path", "$OUT/no-such-R.bin"); cfg("missing-R", c)
 c = base(); c["profile_config"]["dataset_path"] = "$OUT/no-such-data.jsonl.zst"; cfg("missing-dataset", c)
-for m in ("trunc", "hugeheader", "hdrjson", "nan", "inf", "shape", "cfgmissing", "cfgbad", "nocfg"):
+for m in ("trunc", "hugeheader", "hdrjson", "nan", "inf", "shape", "cfgmissing", "cfgbad", "nocfg", "layers2"):
     cfg("model-" + m, both(base(), "model_name", "$GEN/models/" + m))
 c = base(); both(c, "online_rotation", True); both(c, "random_rotate", True); both(c, "model_name", "$GEN/models/h76")
 c["profile_config"]["model_config"]["save_rotation"] = "$OUT/R.bin"
