@@ -312,11 +312,13 @@ func loadSamples(dir string, n int, tok *tokenizer.Tokenizer) ([][]int32, error)
 		return nil, fmt.Errorf("profile: dataset_path: %s has %d samples, num_samples is %d", ds.Path(), ds.Len(), n)
 	}
 	var texts []string
+	var index []int // dataset record of each sample
 	for s, err := range ds.Shuffled(42, n) {
 		if err != nil {
 			return nil, fmt.Errorf("profile: dataset_path: %w", err)
 		}
 		texts = append(texts, dataset.Truncate(s.Text, MaxChars))
+		index = append(index, s.Index)
 	}
 	if len(texts) != n {
 		return nil, fmt.Errorf("profile: dataset_path %s gave %d samples, want %d", dir, len(texts), n)
@@ -325,7 +327,7 @@ func loadSamples(dir string, n int, tok *tokenizer.Tokenizer) ([][]int32, error)
 	for i := range n {
 		ids := tok.AddSpecialTokens(tok.Encode(texts[i], true))
 		if len(ids) == 0 {
-			return nil, fmt.Errorf("profile: sample %d tokenizes to nothing", i)
+			return nil, fmt.Errorf("profile: sample %d (record %d, 0-based, of %s) tokenizes to nothing", i, index[i], ds.Path())
 		}
 		v := make([]int32, len(ids))
 		for j, id := range ids {
