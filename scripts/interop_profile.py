@@ -23,6 +23,7 @@ Ends with "interop_profile: N passed, M failed" and exits non-zero on failure.
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -122,6 +123,10 @@ def main():
            same_bytes, total_ms, t, clips[1], clips[0],
            " ".join("%d/%d" % (mixed[k][1], mixed[k][0]) for k in (2, 4, 8)))
     )
+    if failed:
+        print("outputs kept in", tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("interop_profile: %d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
