@@ -22,6 +22,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -244,6 +245,9 @@ func Run(o Options) (*Result, error) {
 		}
 		meta.Next++
 		res.Recorded++
+		// Return the sample's activations before the next one, so the
+		// heap (and RSS) peak is one sample's forward, whatever came before.
+		runtime.GC()
 		if err := calib.SaveStats(statsPath, st, meta); err != nil {
 			return nil, err
 		}
