@@ -3,7 +3,7 @@
 package calib
 
 // mmapMinKeys is kept for symmetry with the memory-mapped variant.
-const mmapMinKeys = 1 << 16
+const mmapMinKeys = 1 << 12
 
 // allocKeys returns an empty candidate buffer of capacity n.
 func (a *accum) allocKeys(n int) []uint32 { return make([]uint32, 0, n) }

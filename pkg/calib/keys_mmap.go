@@ -8,11 +8,13 @@ import (
 	"unsafe"
 )
 
-// mmapMinKeys is the candidate-buffer size from which buffers are taken
-// from anonymous memory maps instead of the Go heap: large buffers then do
-// not raise the garbage collector's heap target (which would add about as
-// much again to the peak RSS), and untouched pages cost nothing.
-const mmapMinKeys = 1 << 16
+// mmapMinKeys is the candidate-buffer size (16 KiB) from which buffers
+// are taken from anonymous memory maps instead of the Go heap: they then
+// do not raise the garbage collector's heap target (which would add about
+// as much again to the peak RSS), and untouched pages cost nothing. At 64
+// samples of a small model much of the candidate memory is in buffers of
+// 4K..64K keys (q/k/v/o/gate/up), so the threshold is low.
+const mmapMinKeys = 1 << 12
 
 // allocKeys returns an empty candidate buffer of capacity n owned by a:
 // the mapping is released when a becomes unreachable.

@@ -241,9 +241,12 @@ func (a *accum) add(values []float32, absmax bool) {
 }
 
 // capacity is the candidate buffer size: the kept values plus room for
-// new candidates between two selections.
+// new candidates between two selections. The room is small (1/32 of
+// keep): the buffer is the part of the memory that grows with the number
+// of samples, and a selection costs O(capacity) per keep/32 candidates
+// above the threshold, which are rare once the buffer is full.
 func (a *accum) capacity() int {
-	return a.keep + max(a.keep/8, 1024)
+	return a.keep + max(a.keep/32, 1024)
 }
 
 // compact keeps only the largest keep candidates.
