@@ -19,8 +19,9 @@
 #   and exportqnn; checks: both peak RSS ≤ 8 GB.
 #
 # Throughput: "f32 GB/s" is the model's float32 size (parameters × 4 B, the
-# precision every step works in) per wall second; "in"/"out" are file bytes.
-# The machine may be shared: compare CPU time with wall time.
+# precision every step works in) per wall second, and per CPU second (the
+# machine may be shared: compare CPU time with wall time); "in"/"out" are
+# file bytes.
 #
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
@@ -126,8 +127,8 @@ step() {
 	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
 	local line
 	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" 'BEGIN {
-		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  %5.2f f32 GB/s  in %6.2f GB (%5.2f GB/s)  out %6.2f GB  %s",
-			l, s, c, rss*1024/1e9, f/1e9/s, ib/1e9, ib/1e9/s, ob/1e9, x
+		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB  %s",
+			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9, x
 	}')
 	echo "$line"
 	SUMMARY+=("$line")
