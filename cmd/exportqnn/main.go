@@ -70,17 +70,11 @@ func run(_ context.Context, cmd *cli.Command) error {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	ec := cfg.Export
-	out := ec.OutputModel
-	if cmd.IsSet("output_model") {
-		out = cmd.String("output_model")
-	}
-	if err := export.CheckOutputPath(out); err != nil {
-		return err
-	}
-	format, err := export.FormatFor(out, cmd.String("format"))
+	target, err := export.ResolveTarget(ec, cmd.String("output_model"), cmd.IsSet("output_model"), cmd.String("format"))
 	if err != nil {
 		return err
 	}
+	out, format := target.Path, target.Format
 	if err := export.CheckQNNConfig(ec); err != nil {
 		return fmt.Errorf("%s: %w", cfgPath, err)
 	}
@@ -108,15 +102,7 @@ func run(_ context.Context, cmd *cli.Command) error {
 	}
 	fmt.Printf("Model saved to %s\n", out)
 	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
-		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: rotationPath(ec)}, {Role: "scale_file", Path: ec.ScaleFile}}}, out)
-}
-
-// rotationPath is the R file the export folded in ("" without online_rotation).
-func rotationPath(ec config.ExportConfig) string {
-	if ec.OnlineRotation {
-		return ec.RPath
-	}
-	return ""
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}, {Role: "scale_file", Path: ec.ScaleFile}}}, out)
 }
 
 // checkFinite refuses a scale file whose ori or top_0_1 value is NaN or

@@ -63,17 +63,11 @@ func run(_ context.Context, cmd *cli.Command) error {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	ec := cfg.Export
-	out := ec.OutputModel
-	if cmd.IsSet("output_model") {
-		out = cmd.String("output_model")
-	}
-	if err := export.CheckOutputPath(out); err != nil {
-		return err
-	}
-	format, err := export.FormatFor(out, cmd.String("format"))
+	target, err := export.ResolveTarget(ec, cmd.String("output_model"), cmd.IsSet("output_model"), cmd.String("format"))
 	if err != nil {
 		return err
 	}
+	out, format := target.Path, target.Format
 	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
 		return err
@@ -86,13 +80,5 @@ func run(_ context.Context, cmd *cli.Command) error {
 	}
 	fmt.Printf("Model saved to %s\n", out)
 	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
-		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: rotationPath(ec)}}}, out)
-}
-
-// rotationPath is the R file the export folded in ("" without online_rotation).
-func rotationPath(ec config.ExportConfig) string {
-	if ec.OnlineRotation {
-		return ec.RPath
-	}
-	return ""
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}}}, out)
 }
