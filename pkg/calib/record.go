@@ -2,6 +2,7 @@ package calib
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/qnnkit/qnnkit/pkg/model"
 )
@@ -49,9 +50,22 @@ func NewRecorder(w *model.Weights, st *Stats, noBias bool) *Recorder {
 // model(**inputs) call) and records every Linear call.
 func (r *Recorder) Sample(tokens []int) error {
 	var hookErr error
+	var last *model.Linear // the last decoder layer's down_proj
+	if n := len(r.Model.W.Layers); n > 0 {
+		last = &r.Model.W.Layers[n-1].Down
+	}
 	r.Model.Hook = func(l *model.Linear, in, out []float32, rows int) {
 		if hookErr == nil {
 			hookErr = r.Record(l, in, out, rows)
+		}
+		if l == last {
+			// Collect the decoder layers' garbage before the
+			// [tokens][vocab] logits are allocated: the sample's heap
+			// peak is then the live data plus the logits, instead of
+			// depending on where the logits fall in a GC cycle (up to
+			// one cycle's garbage more, and the most unlucky of many
+			// samples sets the peak RSS of a run).
+			runtime.GC()
 		}
 	}
 	defer func() { r.Model.Hook = nil }()
