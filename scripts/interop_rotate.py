@@ -39,9 +39,8 @@ import torch
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(REPO, "testdata", "tinyqwen2")
 RSEED3 = os.path.join(REPO, "testdata", "rotate", "R-seed3.bin")
-GOLDEN = os.path.join(REPO, "..", "shared", "assets", "mllm-quantize", "tinyqwen2-rot-f32.mllm")
-if not os.path.exists(GOLDEN):
-    GOLDEN = "/work/shared/assets/mllm-quantize/tinyqwen2-rot-f32.mllm"
+# mllm's own f32 rotated file (made with R-seed3.bin), copied into testdata.
+GOLDEN = os.path.join(REPO, "testdata", "quant", "tinyqwen2-rot-f32.mllm")
 
 passed = 0
 failed = 0

@@ -18,7 +18,6 @@ for c in profile exportqnn exportrot quantize run; do go build -o "$OUT/bin/$c" 
 B=$OUT/bin
 T=$ROOT/testdata/tinyqwen2
 P=$ROOT/testdata/text/austen-persuasion.txt
-[ -f "$P" ] || P=$ROOT/../shared/assets/text/austen-persuasion.txt
 
 # config copies with absolute paths under $OUT
 /usr/bin/python3 - "$ROOT" "$OUT" <<'PY'
