@@ -150,15 +150,7 @@ func Run(o Options) (*Result, error) {
 	}
 	// The samples first: a bad tokenizer or dataset must fail the run
 	// before save_rotation is (over)written.
-	tokPath := p.TokenizerName
-	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
-		tokPath = filepath.Join(tokPath, "tokenizer.json")
-	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
-		return nil, fmt.Errorf("profile: tokenizer_name: %w", err)
-	}
-	samples, err := loadSamples(p.DatasetPath, p.NumSamples, tok)
+	samples, err := tokenizedSamples(p)
 	if err != nil {
 		return nil, err
 	}
@@ -306,6 +298,20 @@ func writeTokens(path string, samples [][]int32) error {
 
 // loadSamples takes the first n texts in mllm's order (dataset.shuffle(42)),
 // cut to MaxChars code points and tokenized as tokenizer(text) does.
+// tokenizedSamples loads the tokenizer (tokenizer_name: a tokenizer.json
+// or a directory holding one) and tokenizes the planned samples.
+func tokenizedSamples(p *config.ProfileConfig) ([][]int32, error) {
+	tokPath := p.TokenizerName
+	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
+		tokPath = filepath.Join(tokPath, "tokenizer.json")
+	}
+	tok, err := tokenizer.Load(tokPath)
+	if err != nil {
+		return nil, fmt.Errorf("profile: tokenizer_name: %w", err)
+	}
+	return loadSamples(p.DatasetPath, p.NumSamples, tok)
+}
+
 func loadSamples(dir string, n int, tok *tokenizer.Tokenizer) ([][]int32, error) {
 	ds, err := dataset.Open(dir)
 	if err != nil {

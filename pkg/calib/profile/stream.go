@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -14,7 +12,6 @@ import (
 	"github.com/qnnkit/qnnkit/pkg/config"
 	"github.com/qnnkit/qnnkit/pkg/model"
 	"github.com/qnnkit/qnnkit/pkg/rotate"
-	"github.com/qnnkit/qnnkit/pkg/tokenizer"
 )
 
 // runStream is Run with the model streamed layer by layer (Options.Stream):
@@ -60,15 +57,7 @@ func runStream(o Options) (*Result, error) {
 	}
 	// The samples first: a bad tokenizer or dataset must fail the run
 	// before save_rotation is (over)written.
-	tokPath := p.TokenizerName
-	if st, err := os.Stat(tokPath); err == nil && st.IsDir() {
-		tokPath = filepath.Join(tokPath, "tokenizer.json")
-	}
-	tok, err := tokenizer.Load(tokPath)
-	if err != nil {
-		return nil, fmt.Errorf("profile: tokenizer_name: %w", err)
-	}
-	samples, err := loadSamples(p.DatasetPath, p.NumSamples, tok)
+	samples, err := tokenizedSamples(p)
 	if err != nil {
 		return nil, err
 	}
