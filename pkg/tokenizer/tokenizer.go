@@ -497,14 +497,7 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 	case "Strip":
 		return stripWS{c.Left, c.Right}, nil
 	case "Replace":
-		pat, isRe, err := patternOf(c)
-		if err != nil {
-			return nil, err
-		}
-		if isRe {
-			return nil, fmt.Errorf("Replace with a regex pattern is not supported")
-		}
-		s, err := contentString(c)
+		pat, s, err := literalReplace(c)
 		if err != nil {
 			return nil, err
 		}
@@ -643,14 +636,7 @@ func parseDecoder(raw json.RawMessage) (decoder, error) {
 	case "Fuse":
 		return fuseDec{}, nil
 	case "Replace":
-		pat, isRe, err := patternOf(c)
-		if err != nil {
-			return nil, err
-		}
-		if isRe {
-			return nil, fmt.Errorf("Replace with a regex pattern is not supported")
-		}
-		s, err := contentString(c)
+		pat, s, err := literalReplace(c)
 		if err != nil {
 			return nil, err
 		}
@@ -737,4 +723,18 @@ func parsePostProcessor(raw json.RawMessage, vocab map[string]int32, added []*Ad
 		return out, nil
 	}
 	return nil, fmt.Errorf("post-processor type %q is not supported", c.Type)
+}
+
+// literalReplace reads a Replace component's pattern and content; only a
+// literal (String) pattern is supported.
+func literalReplace(c *component) (pat, content string, err error) {
+	pat, isRe, err := patternOf(c)
+	if err != nil {
+		return "", "", err
+	}
+	if isRe {
+		return "", "", fmt.Errorf("Replace with a regex pattern is not supported")
+	}
+	content, err = contentString(c)
+	return pat, content, err
 }
