@@ -184,6 +184,15 @@ func (f *File) Lookup(name string) (Entry, bool) {
 // Data returns the bytes of entry e (aliasing the map; do not modify).
 func (f *File) Data(e Entry) []byte { return f.data[e.Offset : e.Offset+e.Size] }
 
+// Release tells the OS that entry e's bytes are no longer needed, so a
+// streaming pass over a large file keeps only the current tensor resident.
+// The data can still be read afterwards (it is paged back in).
+func (f *File) Release(e Entry) {
+	if f.m != nil {
+		f.m.Release(int64(e.Offset), int64(e.Size))
+	}
+}
+
 // Tensor returns the named tensor's dtype and bytes.
 func (f *File) Tensor(name string) (DType, []byte, error) {
 	e, ok := f.Lookup(name)

@@ -58,3 +58,20 @@ func (f *File) Close() error {
 	f.data = nil
 	return err
 }
+
+// Release drops the pages of [off, off+n) from the process's resident set
+// once a streaming reader is done with them. The mapping is a shared,
+// read-only file mapping, so the data stays in the page cache and is read
+// back if touched again: contents never change. Errors are ignored (the
+// call is advice).
+func (f *File) Release(off, n int64) {
+	if f == nil || n <= 0 || off < 0 || off >= int64(len(f.data)) {
+		return
+	}
+	page := int64(os.Getpagesize())
+	lo := off &^ (page - 1)
+	hi := min((off+n+page-1)&^(page-1), int64(len(f.data)))
+	if hi > lo {
+		syscall.Madvise(f.data[lo:hi], syscall.MADV_DONTNEED)
+	}
+}

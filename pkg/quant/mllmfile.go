@@ -172,6 +172,7 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 			if err := mw.WriteTensor(p.Name, p.To, data); err != nil {
 				return 0, err
 			}
+			in.Release(e)
 			continue
 		}
 		err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
@@ -197,6 +198,8 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", in.Path, err)
 		}
+		// One tensor resident at a time: a 1.8B f32 input is 7 GB.
+		in.Release(e)
 	}
 	return len(plan), mw.Close()
 }
