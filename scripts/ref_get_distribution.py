@@ -84,56 +84,6 @@ def decoder(tokenizer_json):
     return decode
 
 
-def block_diag(m, n):
-    return torch.block_diag(*([m] * n))
-
-
-@torch.no_grad()
-def rotate_model(model, R, Rv):
-    """Spec §3.4: untie, fuse norms, rotate (float64 per step, back to float32)."""
-    c = model.config
-    inner = model.model
-    # (1) untie
-    model.lm_head.weight = torch.nn.Parameter(inner.embed_tokens.weight.detach().clone())
-
-    # (2) fuse_layer_norms
-    def fuse(norm, lins):
-        g = norm.weight.data.double()
-        for lin in lins:
-            lin.weight.data = (lin.weight.data.double() * g).float()
-        norm.weight.data = torch.ones_like(norm.weight.data)
-
-    for L in inner.layers:
-        a, m = L.self_attn, L.mlp
-        fuse(L.input_layernorm, [a.q_proj, a.k_proj, a.v_proj])
-        fuse(L.post_attention_layernorm, [m.up_proj, m.gate_proj])
-    fuse(inner.norm, [model.lm_head])
-
-    # (3) rotate
-    def w_right(lin, A):  # W <- W·A
-        lin.weight.data = (lin.weight.data.double() @ A).float()
-
-    def w_left(lin, A):  # W <- Aᵀ·W, b <- b·A
-        lin.weight.data = (A.T @ lin.weight.data.double()).float()
-        if lin.bias is not None:
-            lin.bias.data = (lin.bias.data.double() @ A).float()
-
-    inner.embed_tokens.weight.data = (inner.embed_tokens.weight.data.double() @ R).float()
-    for li, L in enumerate(inner.layers):
-        a, m = L.self_attn, L.mlp
-        for lin in (a.q_proj, a.k_proj, a.v_proj):
-            w_right(lin, R)
-        w_left(a.o_proj, R)
-        rv = Rv[li] if isinstance(Rv, (list, tuple)) else Rv
-        rv = rv.double()
-        w_left(a.v_proj, block_diag(rv, c.num_key_value_heads))
-        w_right(a.o_proj, block_diag(rv, c.num_attention_heads))
-        w_right(m.up_proj, R)
-        w_right(m.gate_proj, R)
-        w_left(m.down_proj, R)
-    w_right(model.lm_head, R)
-
-
 def statistics(chunks):
     """get_distribution.py:14-45 for one layer and direction."""
     a = np.concatenate([np.asarray(e).reshape(-1) for e in chunks])
@@ -178,7 +128,7 @@ def main():
     if mc.get("online_rotation"):
         rpath = args.rotation or mc.get("save_rotation") or mc.get("R_path")
         rd = torch.load(rpath, map_location="cpu")
-        rotate_model(model, rd["R"].double(), rd["R_v"])
+        tq.rotate_model(model, rd["R"].double(), rd["R_v"])
 
     names = tq.linear_names(model)
     L = model.config.num_hidden_layers

@@ -288,6 +288,53 @@ def perplexity(model, ids, ctx=512, max_windows=0):
     return math.exp(nll / count), nll, count
 
 
+def blocks(m, n):
+    return torch.block_diag(*([m] * n))
+
+
+@torch.no_grad()
+def rotate_model(model, R, Rv):
+    """Spec §3.4 for Qwen2ForCausalLM: (1) untie, (2) fuse norms, (3) rotate."""
+    c = model.config
+    inner = model.model
+    model.lm_head.weight = torch.nn.Parameter(inner.embed_tokens.weight.detach().clone())
+
+    def fuse(norm, linears):
+        g = norm.weight.data.double()
+        for lin in linears:
+            lin.weight.data = (lin.weight.data.double() * g).float()
+        norm.weight.data = torch.ones_like(norm.weight.data)
+
+    for layer in inner.layers:
+        fuse(layer.input_layernorm, [layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj])
+        fuse(layer.post_attention_layernorm, [layer.mlp.up_proj, layer.mlp.gate_proj])
+    fuse(inner.norm, [model.lm_head])
+
+    R = R.double()
+
+    def rotate_input(lin, A):  # W <- W·A
+        lin.weight.data = torch.matmul(lin.weight.data.double(), A).float()
+
+    def rotate_output(lin, A):  # W <- Aᵀ·W, b <- b·A
+        lin.weight.data = torch.matmul(A.T, lin.weight.data.double()).float()
+        if lin.bias is not None:
+            lin.bias.data = torch.matmul(lin.bias.data.double(), A).float()
+
+    inner.embed_tokens.weight.data = torch.matmul(inner.embed_tokens.weight.data.double(), R).float()
+    for i, layer in enumerate(inner.layers):
+        a, m = layer.self_attn, layer.mlp
+        for lin in (a.q_proj, a.k_proj, a.v_proj):
+            rotate_input(lin, R)
+        rotate_output(a.o_proj, R)
+        rv = (Rv[i] if isinstance(Rv, (list, tuple)) else Rv).double()
+        rotate_output(a.v_proj, blocks(rv, c.num_key_value_heads))
+        rotate_input(a.o_proj, blocks(rv, c.num_attention_heads))
+        rotate_input(m.up_proj, R)
+        rotate_input(m.gate_proj, R)
+        rotate_output(m.down_proj, R)
+    rotate_input(model.lm_head, R)
+
+
 if __name__ == "__main__":
     import sys
 
