@@ -143,7 +143,14 @@ func newOp(a []float64, n int, dense bool) vecOp {
 // engine runs the per-vector transforms on a fixed number of goroutines.
 type engine struct {
 	workers int
+	// kern, when not nil, runs hadamard operators on the fast path
+	// (fwht.go) with these primitives; nil selects the generic code for
+	// every operator. Both give the same bytes.
+	kern *fwhtKernels
 }
+
+// newEngine returns an engine with the best available primitives.
+func newEngine(workers int) *engine { return &engine{workers: workers, kern: bestKernels()} }
 
 const vecBlock = 16 // vectors gathered per work item
 
@@ -180,6 +187,10 @@ func (e *engine) parallel(items, xlen, slen int, fn func(item int, x, s []float6
 // rightMul sets W ← f32(W·A) for W = data viewed as [rows][n] (each row a
 // vector).
 func (e *engine) rightMul(data []float32, op vecOp) {
+	if h, ok := op.(*hadamard); ok && e.kern != nil && h.fastOK() {
+		e.rightMulFast(data, h)
+		return
+	}
 	n := op.size()
 	rows := len(data) / n
 	items := (rows + vecBlock - 1) / vecBlock
@@ -205,27 +216,37 @@ func (e *engine) rightMul(data []float32, op vecOp) {
 // leftMulT sets W_g ← f32(Aᵀ·W_g) for every group W_g of data viewed as
 // [groups][n][cols] (each column of a group is a vector).
 func (e *engine) leftMulT(data []float32, cols int, op vecOp) {
+	if h, ok := op.(*hadamard); ok && e.kern != nil && h.fastOK() {
+		e.leftMulTFast(data, cols, h)
+		return
+	}
 	n := op.size()
 	groups := len(data) / (n * cols)
 	per := (cols + vecBlock - 1) / vecBlock
 	e.parallel(groups*per, n*vecBlock, scratchLen(n, vecBlock), func(it int, x, s []float64) {
 		g, c0 := it/per, (it%per)*vecBlock
 		nv := min(vecBlock, cols-c0)
-		blk := data[g*n*cols : (g+1)*n*cols]
-		for k := 0; k < n; k++ {
-			src := blk[k*cols+c0 : k*cols+c0+nv]
-			for c, v := range src {
-				x[k*nv+c] = float64(v)
-			}
-		}
-		op.apply(x, nv, s)
-		for k := 0; k < n; k++ {
-			dst := blk[k*cols+c0 : k*cols+c0+nv]
-			for c := range dst {
-				dst[c] = float32(x[k*nv+c])
-			}
-		}
+		e.leftMulTItem(data[g*n*cols:(g+1)*n*cols], cols, c0, nv, op, x, s)
 	})
+}
+
+// leftMulTItem transforms columns [c0, c0+nv) of one [n][cols] group with
+// the generic code (x and s: scratch of n·nv and scratchLen(n, nv)).
+func (e *engine) leftMulTItem(blk []float32, cols, c0, nv int, op vecOp, x, s []float64) {
+	n := op.size()
+	for k := 0; k < n; k++ {
+		src := blk[k*cols+c0 : k*cols+c0+nv]
+		for c, v := range src {
+			x[k*nv+c] = float64(v)
+		}
+	}
+	op.apply(x, nv, s)
+	for k := 0; k < n; k++ {
+		dst := blk[k*cols+c0 : k*cols+c0+nv]
+		for c := range dst {
+			dst[c] = float32(x[k*nv+c])
+		}
+	}
 }
 
 func scratchLen(n, b int) int { return (n + 1) * b }

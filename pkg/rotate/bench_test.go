@@ -25,14 +25,14 @@ func BenchmarkRightMul(b *testing.B) {
 		w := randWeights(rng, tc.rows*tc.n, 0.02)
 		name := fmt.Sprintf("n=%d/rows=%d/%T", tc.n, tc.rows, op)
 		b.Run(name, func(b *testing.B) {
-			e := &engine{workers: defaultWorkers()}
+			e := newEngine(defaultWorkers())
 			b.SetBytes(int64(4 * len(w)))
 			for b.Loop() {
 				e.rightMul(w, op)
 			}
 		})
 		b.Run("leftT/"+name, func(b *testing.B) {
-			e := &engine{workers: defaultWorkers()}
+			e := newEngine(defaultWorkers())
 			b.SetBytes(int64(4 * len(w)))
 			for b.Loop() {
 				e.leftMulT(w, tc.rows, op)

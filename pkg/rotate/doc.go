@@ -41,6 +41,10 @@
 // files from mllm qualify too), W·R is computed as a fast Walsh–Hadamard
 // transform: sign flips, butterflies, the K×K base table, and one multiply
 // by the entry magnitude 1/d — O(n·(log n + K)) per row instead of O(n²).
+// On CPUs with AVX2 the transform runs on assembly primitives (fwht.go)
+// that perform each vector's float64 operations unchanged (no FMA), only
+// reordered across independent elements and vectors, so the output is
+// bit-identical to the portable code (tested bit for bit).
 // Any other matrix uses a dense float64 product summed in index order, with
 // every product explicitly rounded (`float64(a*b)`) so that Go cannot fuse
 // it into an FMA on any architecture. Both paths give the exact result up

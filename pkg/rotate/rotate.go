@@ -215,7 +215,7 @@ func newRotator(c *model.Config, rot *Rotation, o options) (*Rotator, error) {
 			return nil, fmt.Errorf("rotate: %d R_v matrices for %d layers", len(rot.Rv), c.NumLayers)
 		}
 	}
-	r := &Rotator{cfg: c, rot: rot, e: &engine{workers: o.workers}, opR: newOp(rot.R, c.HiddenSize, o.dense), hd: hd, o: o}
+	r := &Rotator{cfg: c, rot: rot, e: newEngine(o.workers), opR: newOp(rot.R, c.HiddenSize, o.dense), hd: hd, o: o}
 	if rot.RvShared {
 		r.opV = newOp(rot.Rv[0], hd, o.dense)
 	}
