@@ -103,8 +103,15 @@ func getScaleMinK4(j int, q []byte) (sc, m uint8) {
 // QuantizeQ4K quantizes x (a multiple of QK_K values) into Q4_K
 // super-blocks, exactly as ggml's quantize_row_q4_K_reference (which is what
 // mllm's quantize tool calls). dst must be len(x)/QK_K*BlockQ4KBytes bytes.
+// On amd64 with AVX2 the eight sub-blocks of a super-block are searched in
+// SIMD lanes (q4k_amd64.go), with the same bytes as the portable code.
 func QuantizeQ4K(dst []byte, x []float32) {
 	nb := checkBlocks("QuantizeQ4K", len(x), QK_K, len(dst), BlockQ4KBytes)
+	quantizeQ4KBlocks(dst, x, nb)
+}
+
+// quantizeQ4KGeneric is the portable QuantizeQ4K: the C code line by line.
+func quantizeQ4KGeneric(dst []byte, x []float32, nb int) {
 	var (
 		L       [QK_K]uint8
 		Laux    [32]uint8
@@ -115,7 +122,6 @@ func QuantizeQ4K(dst []byte, x []float32) {
 	for i := range nb {
 		xb := x[i*QK_K : (i+1)*QK_K]
 		y := dst[i*BlockQ4KBytes : (i+1)*BlockQ4KBytes]
-		var maxScale, maxMin float32
 		for j := range QK_K / 32 {
 			xs := xb[32*j : 32*j+32]
 			var sumX2 float32
@@ -127,38 +133,9 @@ func QuantizeQ4K(dst []byte, x []float32) {
 				weights[l] = avX + abs32(xs[l])
 			}
 			scales[j], mins[j] = makeQKX2Quants(15, xs, weights[:], L[32*j:32*j+32], Laux[:], -1, 0.1, 20)
-			if scales[j] > maxScale {
-				maxScale = scales[j]
-			}
-			if mins[j] > maxMin {
-				maxMin = mins[j]
-			}
 		}
-		var invScale, invMin float32
-		if maxScale > 0 {
-			invScale = 63 / maxScale
-		}
-		if maxMin > 0 {
-			invMin = 63 / maxMin
-		}
+		d, dmin := q4kPackScales(y, &scales, &mins)
 		sc := y[4:16]
-		for j := range QK_K / 32 {
-			ls := uint8(nearestInt(float32(invScale * scales[j])))
-			lm := uint8(nearestInt(float32(invMin * mins[j])))
-			ls = min(63, ls)
-			lm = min(63, lm)
-			if j < 4 {
-				sc[j] = ls
-				sc[j+4] = lm
-			} else {
-				sc[j+4] = (ls & 0xF) | ((lm & 0xF) << 4)
-				sc[j-4] |= (ls >> 4) << 6
-				sc[j] |= (lm >> 4) << 6
-			}
-		}
-		putF16(y[0:], maxScale/63)
-		putF16(y[2:], maxMin/63)
-		d, dmin := getF16(y[0:]), getF16(y[2:])
 		for j := range QK_K / 32 {
 			s, m := getScaleMinK4(j, sc)
 			dj := float32(d * float32(s))
@@ -179,6 +156,46 @@ func QuantizeQ4K(dst []byte, x []float32) {
 			q = q[32:]
 		}
 	}
+}
+
+// q4kPackScales writes the fp16 d and dmin and the twelve packed 6-bit
+// scale/min bytes of a Q4_K block (y[0:16]) from the eight sub-block scales
+// and mins, and returns d and dmin as stored.
+func q4kPackScales(y []byte, scales, mins *[QK_K / 32]float32) (d, dmin float32) {
+	var maxScale, maxMin float32
+	for j := range QK_K / 32 {
+		if scales[j] > maxScale {
+			maxScale = scales[j]
+		}
+		if mins[j] > maxMin {
+			maxMin = mins[j]
+		}
+	}
+	var invScale, invMin float32
+	if maxScale > 0 {
+		invScale = 63 / maxScale
+	}
+	if maxMin > 0 {
+		invMin = 63 / maxMin
+	}
+	sc := y[4:16]
+	for j := range QK_K / 32 {
+		ls := uint8(nearestInt(float32(invScale * scales[j])))
+		lm := uint8(nearestInt(float32(invMin * mins[j])))
+		ls = min(63, ls)
+		lm = min(63, lm)
+		if j < 4 {
+			sc[j] = ls
+			sc[j+4] = lm
+		} else {
+			sc[j+4] = (ls & 0xF) | ((lm & 0xF) << 4)
+			sc[j-4] |= (ls >> 4) << 6
+			sc[j] |= (lm >> 4) << 6
+		}
+	}
+	putF16(y[0:], maxScale/63)
+	putF16(y[2:], maxMin/63)
+	return getF16(y[0:]), getF16(y[2:])
 }
 
 // DequantizeQ4K expands Q4_K super-blocks (dequantize_row_q4_K):

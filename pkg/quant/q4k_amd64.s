@@ -1,0 +1,359 @@
+//go:build amd64
+
+#include "textflag.h"
+
+// Q4_K scale search (make_qkx2_quants with nmax 15, rmin −1, rdelta 0.1,
+// nstep 20) for the eight 32-value sub-blocks of one super-block at once:
+// lane j of every vector is sub-block j, value i of a sub-block is row i of
+// the transposed arrays in q4kLanes. Each lane performs exactly the scalar
+// float32 operations of makeQKX2Quants in the same order (no FMA; VMINPS,
+// VMAXPS and VBLENDVPS reproduce the C comparisons, VDIVPS and VSQRTPS are
+// correctly rounded), so the results are bit-identical to the Go code.
+
+// Byte offsets of the q4kLanes fields (checked by TestQ4KLanesLayout).
+#define OX 0
+#define OW 1024
+#define OLA 2048
+#define OL 3072
+#define OSCALE 4096
+#define OTHEMIN 4128
+#define ODJ 4160
+#define ODM 4192
+#define OSUMW 4224
+#define OSUMX 4256
+#define OMAX 4288
+#define OEQ 4320
+#define OLMIN 4352
+#define OBMAD 4384
+#define OBSC 4416
+#define OBMIN 4448
+#define OBIS 4480
+#define ONUMS 4512
+
+// 32-bit constants, broadcast from memory (a legacy-SSE move into an XMM
+// register after 256-bit instructions costs hundreds of cycles on Zen 3).
+DATA q4kConst<>+0(SB)/4, $0x4B400000  // 12582912.0 (nearest_int)
+DATA q4kConst<>+4(SB)/4, $0x007FFFFF
+DATA q4kConst<>+8(SB)/4, $0x00400000
+DATA q4kConst<>+12(SB)/4, $15
+DATA q4kConst<>+16(SB)/4, $0x42000000 // 32.0
+DATA q4kConst<>+20(SB)/4, $0x7FFFFFFF // |x| mask
+DATA q4kConst<>+24(SB)/4, $0x41700000 // 15.0
+DATA q4kConst<>+28(SB)/4, $0x3F800000 // 1.0
+DATA q4kConst<>+32(SB)/4, $0x80000000 // sign bit
+GLOBL q4kConst<>(SB), RODATA|NOPTR, $36
+
+#define BCAST32(off, Y) VBROADCASTSS q4kConst<>+off(SB), Y
+
+// Y8..Y12 hold the constants of NEARCLAMP: 12582912.0, 0x007FFFFF,
+// 0x00400000, 0 and 15.
+#define NEARCONSTS \
+	BCAST32(0, Y8); \
+	BCAST32(4, Y9); \
+	BCAST32(8, Y10); \
+	VPXOR Y11, Y11, Y11; \
+	BCAST32(12, Y12)
+
+// NEARCLAMP turns the float32 lanes of R into clampInt(nearestInt(R), 0, 15).
+#define NEARCLAMP(R) \
+	VADDPS Y8, R, R; \
+	VPAND Y9, R, R; \
+	VPSUBD Y10, R, R; \
+	VPMAXSD Y11, R, R; \
+	VPMINSD Y12, R, R
+
+// func q4kScalesAVX2(x *float32, s *q4kLanes)
+TEXT ·q4kScalesAVX2(SB), NOSPLIT, $0-16
+	MOVQ x+0(FP), SI
+	MOVQ s+8(FP), DI
+
+	// Transpose: row i = x[i], x[32+i], …, x[224+i], as four 8×8 blocks.
+	MOVQ SI, R8
+	MOVQ DI, R9
+	MOVQ $4, CX
+
+transpose:
+	VMOVUPS    0(R8), Y0
+	VMOVUPS    128(R8), Y1
+	VMOVUPS    256(R8), Y2
+	VMOVUPS    384(R8), Y3
+	VMOVUPS    512(R8), Y4
+	VMOVUPS    640(R8), Y5
+	VMOVUPS    768(R8), Y6
+	VMOVUPS    896(R8), Y7
+	VUNPCKLPS  Y1, Y0, Y8
+	VUNPCKHPS  Y1, Y0, Y9
+	VUNPCKLPS  Y3, Y2, Y10
+	VUNPCKHPS  Y3, Y2, Y11
+	VUNPCKLPS  Y5, Y4, Y12
+	VUNPCKHPS  Y5, Y4, Y13
+	VUNPCKLPS  Y7, Y6, Y14
+	VUNPCKHPS  Y7, Y6, Y15
+	VSHUFPS    $0x44, Y10, Y8, Y0
+	VSHUFPS    $0xEE, Y10, Y8, Y1
+	VSHUFPS    $0x44, Y11, Y9, Y2
+	VSHUFPS    $0xEE, Y11, Y9, Y3
+	VSHUFPS    $0x44, Y14, Y12, Y4
+	VSHUFPS    $0xEE, Y14, Y12, Y5
+	VSHUFPS    $0x44, Y15, Y13, Y6
+	VSHUFPS    $0xEE, Y15, Y13, Y7
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+	VMOVUPS    Y8, OX+0(R9)
+	VMOVUPS    Y9, OX+32(R9)
+	VMOVUPS    Y10, OX+64(R9)
+	VMOVUPS    Y11, OX+96(R9)
+	VMOVUPS    Y12, OX+128(R9)
+	VMOVUPS    Y13, OX+160(R9)
+	VMOVUPS    Y14, OX+192(R9)
+	VMOVUPS    Y15, OX+224(R9)
+	ADDQ       $32, R8
+	ADDQ       $256, R9
+	DECQ       CX
+	JNZ        transpose
+
+	NEARCONSTS
+
+	// sumX2 = Σ x·x in row order.
+	VXORPS Y2, Y2, Y2
+	MOVQ   DI, R9
+	MOVQ   $32, CX
+
+sumsq:
+	VMOVUPS OX(R9), Y0
+	VMULPS  Y0, Y0, Y1
+	VADDPS  Y1, Y2, Y2
+	ADDQ    $32, R9
+	DECQ    CX
+	JNZ     sumsq
+
+	// avX = sqrtf(sumX2/32); weights w = avX + |x|.
+	BCAST32(16, Y3)
+	VDIVPS  Y3, Y2, Y2
+	VSQRTPS Y2, Y13
+	BCAST32(20, Y14)
+
+	// Row 0 starts min, max, sumW and sumX.
+	VMOVUPS OX(DI), Y0
+	VANDPS  Y14, Y0, Y1
+	VADDPS  Y1, Y13, Y1
+	VMOVUPS Y1, OW(DI)
+	VMOVAPS Y0, Y2
+	VMOVAPS Y0, Y3
+	VMOVAPS Y1, Y4
+	VMULPS  Y0, Y1, Y5
+	LEAQ    32(DI), R9
+	MOVQ    $31, CX
+
+wloop:
+	VMOVUPS OX(R9), Y0
+	VANDPS  Y14, Y0, Y1
+	VADDPS  Y1, Y13, Y1
+	VMOVUPS Y1, OW(R9)
+	VMINPS  Y2, Y0, Y2 // x < min ? x : min
+	VMAXPS  Y3, Y0, Y3 // x > max ? x : max
+	VADDPS  Y1, Y4, Y4
+	VMULPS  Y0, Y1, Y6
+	VADDPS  Y6, Y5, Y5
+	ADDQ    $32, R9
+	DECQ    CX
+	JNZ     wloop
+
+	VMOVUPS Y4, OSUMW(DI)
+	VMOVUPS Y5, OSUMX(DI)
+	VMOVUPS Y3, OMAX(DI)
+
+	// if min > 0 { min = 0 }; eq = max == min.
+	VCMPPS  $1, Y2, Y11, Y6
+	VANDNPS Y2, Y6, Y2
+	VMOVUPS Y2, OBMIN(DI)
+	VMOVUPS Y2, OLMIN(DI)
+	VCMPPS  $0, Y2, Y3, Y6
+	VMOVUPS Y6, OEQ(DI)
+
+	// iscale = 15/(max − min), scale = 1/iscale.
+	VSUBPS  Y2, Y3, Y7
+	BCAST32(24, Y0)
+	VDIVPS  Y7, Y0, Y0
+	BCAST32(28, Y1)
+	VDIVPS  Y0, Y1, Y1
+	VMOVUPS Y0, OBIS(DI)
+	VMOVUPS Y1, OBSC(DI)
+
+	// First quantization: bestMad = Σ w·(scale·l + min − x)².
+	VXORPS Y15, Y15, Y15
+	MOVQ   DI, R9
+	MOVQ   $32, CX
+
+first:
+	VMOVUPS   OX(R9), Y3
+	VSUBPS    Y2, Y3, Y4
+	VMULPS    Y4, Y0, Y4
+	NEARCLAMP(Y4)
+	VCVTDQ2PS Y4, Y4
+	VMULPS    Y4, Y1, Y4
+	VADDPS    Y2, Y4, Y4
+	VSUBPS    Y3, Y4, Y4
+	VMULPS    Y4, Y4, Y4
+	VMULPS    OW(R9), Y4, Y4
+	VADDPS    Y4, Y15, Y15
+	ADDQ      $32, R9
+	DECQ      CX
+	JNZ       first
+	VMOVUPS   Y15, OBMAD(DI)
+
+	// The 21 candidate inverse scales. As in ggml, min is the running
+	// best min: a kept candidate changes the next ones' iscale and x − min.
+	XORQ BX, BX
+
+cand:
+	VMOVUPS      OBMIN(DI), Y15 // min
+	VMOVUPS      OMAX(DI), Y14
+	VSUBPS       Y15, Y14, Y14
+	VBROADCASTSS ONUMS(DI)(BX*4), Y0
+	VDIVPS       Y14, Y0, Y0 // iscale
+	VXORPS       Y1, Y1, Y1  // sumL
+	VXORPS       Y2, Y2, Y2  // sumL2
+	VXORPS       Y3, Y3, Y3  // sumXL
+	MOVQ         DI, R9
+	MOVQ         $32, CX
+
+inner:
+	VMOVUPS   OX(R9), Y13
+	VSUBPS    Y15, Y13, Y4
+	VMULPS    Y4, Y0, Y4
+	NEARCLAMP(Y4)
+	VCVTDQ2PS Y4, Y4
+	VMOVUPS   Y4, OLA(R9)
+	VMULPS    OW(R9), Y4, Y5 // wl = w·l
+	VADDPS    Y5, Y1, Y1
+	VMULPS    Y4, Y5, Y6
+	VADDPS    Y6, Y2, Y2
+	VMULPS    Y13, Y5, Y7
+	VADDPS    Y7, Y3, Y3
+	ADDQ      $32, R9
+	DECQ      CX
+	JNZ       inner
+
+	// D = sumW·sumL2 − sumL²; thisScale, thisMin as in the C code.
+	VMOVUPS   OSUMW(DI), Y13
+	VMULPS    Y2, Y13, Y4
+	VMULPS    Y1, Y1, Y5
+	VSUBPS    Y5, Y4, Y4
+	VMULPS    Y3, Y13, Y6
+	VMOVUPS   OSUMX(DI), Y14
+	VMULPS    Y1, Y14, Y7
+	VSUBPS    Y7, Y6, Y6
+	VDIVPS    Y4, Y6, Y6
+	VMULPS    Y14, Y2, Y7
+	VMULPS    Y3, Y1, Y5
+	VSUBPS    Y5, Y7, Y7
+	VDIVPS    Y4, Y7, Y7
+	VCMPPS    $1, Y4, Y11, Y4 // D > 0
+	VCMPPS    $1, Y7, Y11, Y5 // thisMin > 0
+	VANDNPS   Y7, Y5, Y7
+	VDIVPS    Y2, Y3, Y13
+	VBLENDVPS Y5, Y13, Y6, Y6
+
+	// mad = Σ w·(thisScale·l + thisMin − x)².
+	VXORPS Y14, Y14, Y14
+	MOVQ   DI, R9
+	MOVQ   $32, CX
+
+madloop:
+	VMULPS OLA(R9), Y6, Y1
+	VADDPS Y7, Y1, Y1
+	VSUBPS OX(R9), Y1, Y1
+	VMULPS Y1, Y1, Y1
+	VMULPS OW(R9), Y1, Y1
+	VADDPS Y1, Y14, Y14
+	ADDQ   $32, R9
+	DECQ   CX
+	JNZ    madloop
+
+	// Keep the candidate where D > 0 && mad < bestMad, with the min and
+	// inverse scale its levels came from.
+	VMOVUPS   OBMAD(DI), Y1
+	VCMPPS    $1, Y1, Y14, Y2
+	VANDPS    Y4, Y2, Y2
+	VBLENDVPS Y2, Y14, Y1, Y1
+	VMOVUPS   Y1, OBMAD(DI)
+	VMOVUPS   OBSC(DI), Y1
+	VBLENDVPS Y2, Y6, Y1, Y1
+	VMOVUPS   Y1, OBSC(DI)
+	VMOVUPS   OBMIN(DI), Y1
+	VBLENDVPS Y2, Y7, Y1, Y1
+	VMOVUPS   Y1, OBMIN(DI)
+	VMOVUPS   OLMIN(DI), Y1
+	VBLENDVPS Y2, Y15, Y1, Y1
+	VMOVUPS   Y1, OLMIN(DI)
+	VMOVUPS   OBIS(DI), Y1
+	VBLENDVPS Y2, Y0, Y1, Y1
+	VMOVUPS   Y1, OBIS(DI)
+
+	INCQ BX
+	CMPQ BX, $21
+	JLT  cand
+
+	// Results; lanes with max == min get scale 0, the_min −min, L 0 (their
+	// D is never positive, so min is still the initial one).
+	VMOVUPS OEQ(DI), Y5
+	VMOVUPS OBSC(DI), Y1
+	VANDNPS Y1, Y5, Y1
+	VMOVUPS Y1, OSCALE(DI)
+	VMOVUPS OBMIN(DI), Y1
+	BCAST32(32, Y3)
+	VXORPS  Y3, Y1, Y1
+	VMOVUPS Y1, OTHEMIN(DI)
+
+	// L of the kept candidate, recomputed from its iscale and min.
+	VMOVUPS OBIS(DI), Y0
+	VMOVUPS OLMIN(DI), Y2
+	MOVQ    DI, R9
+	MOVQ    $32, CX
+
+lloop:
+	VMOVUPS OX(R9), Y4
+	VSUBPS  Y2, Y4, Y4
+	VMULPS  Y4, Y0, Y4
+	NEARCLAMP(Y4)
+	VPANDN  Y4, Y5, Y4
+	VMOVDQU Y4, OL(R9)
+	ADDQ    $32, R9
+	DECQ    CX
+	JNZ     lloop
+
+	VZEROUPPER
+	RET
+
+// func q4kRequantAVX2(s *q4kLanes)
+// L = clampInt(nearestInt((x + dm)/dj), 0, 15) in every lane whose dj != 0.
+TEXT ·q4kRequantAVX2(SB), NOSPLIT, $0-8
+	MOVQ s+0(FP), DI
+	NEARCONSTS
+	VMOVUPS ODJ(DI), Y0
+	VMOVUPS ODM(DI), Y1
+	VCMPPS  $0, Y11, Y0, Y2 // dj == 0: keep L
+	MOVQ    DI, R9
+	MOVQ    $32, CX
+
+requant:
+	VMOVUPS   OX(R9), Y3
+	VADDPS    Y1, Y3, Y3
+	VDIVPS    Y0, Y3, Y3
+	NEARCLAMP(Y3)
+	VMOVDQU   OL(R9), Y4
+	VBLENDVPS Y2, Y4, Y3, Y3
+	VMOVDQU   Y3, OL(R9)
+	ADDQ      $32, R9
+	DECQ      CX
+	JNZ       requant
+
+	VZEROUPPER
+	RET

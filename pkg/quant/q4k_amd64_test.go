@@ -1,0 +1,129 @@
+//go:build amd64
+
+package quant
+
+import (
+	"bytes"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+)
+
+// The assembly hard-codes these offsets.
+func TestQ4KLanesLayout(t *testing.T) {
+	var s q4kLanes
+	for _, c := range []struct {
+		name string
+		got  uintptr
+		want uintptr
+	}{
+		{"x", unsafe.Offsetof(s.x), 0}, {"w", unsafe.Offsetof(s.w), 1024},
+		{"la", unsafe.Offsetof(s.la), 2048}, {"l", unsafe.Offsetof(s.l), 3072},
+		{"scale", unsafe.Offsetof(s.scale), 4096}, {"theMin", unsafe.Offsetof(s.theMin), 4128},
+		{"dj", unsafe.Offsetof(s.dj), 4160}, {"dm", unsafe.Offsetof(s.dm), 4192},
+		{"sumW", unsafe.Offsetof(s.sumW), 4224}, {"sumX", unsafe.Offsetof(s.sumX), 4256},
+		{"max", unsafe.Offsetof(s.max), 4288}, {"eq", unsafe.Offsetof(s.eq), 4320},
+		{"lMin", unsafe.Offsetof(s.lMin), 4352}, {"bMad", unsafe.Offsetof(s.bMad), 4384},
+		{"bScale", unsafe.Offsetof(s.bScale), 4416}, {"bMin", unsafe.Offsetof(s.bMin), 4448},
+		{"bIs", unsafe.Offsetof(s.bIs), 4480}, {"nums", unsafe.Offsetof(s.nums), 4512},
+	} {
+		if c.got != c.want {
+			t.Errorf("q4kLanes.%s at offset %d, the assembly expects %d", c.name, c.got, c.want)
+		}
+	}
+}
+
+// q4kAdversarial returns super-blocks meant to break a SIMD path that does
+// not follow the scalar code exactly: each of the eight sub-blocks of a
+// block gets its own kind, so lanes with the max == min early return, the
+// D ≤ 0 and thisMin > 0 branches and ordinary lanes meet in one vector.
+func q4kAdversarial(r *rand.Rand, nblocks int) []float32 {
+	kinds := []func(i int) float32{
+		func(int) float32 { return 0 },
+		func(int) float32 { return float32(math.Copysign(0, -1)) },
+		func(int) float32 { return 0.75 },
+		func(int) float32 { return -3.5 },
+		func(int) float32 { return float32(r.NormFloat64()) * 0.02 },
+		func(int) float32 { return float32(r.NormFloat64()) * 1e30 },
+		func(int) float32 { return float32(r.Float64()*2-1) * 3e38 },
+		func(int) float32 { return float32(r.NormFloat64()) * 1e-39 }, // subnormal
+		func(int) float32 { return math.Float32frombits(r.Uint32N(0x00800000)) },
+		func(int) float32 { return float32(r.NormFloat64()) * 1e-20 },
+		func(int) float32 { return 1 + float32(r.Float64()) },  // all positive
+		func(int) float32 { return -1 - float32(r.Float64()) }, // all negative
+		func(i int) float32 { return float32(i%17-8) * 0.5 },
+		func(i int) float32 { return float32(i%2) * 2 }, // two levels
+		func(i int) float32 {
+			if i == 5 {
+				return 1
+			}
+			return 0
+		},
+		func(i int) float32 {
+			if i == 31 {
+				return -1e-30
+			}
+			return 0
+		},
+		func(int) float32 { return math.Float32frombits(r.Uint32()&^(0xFF<<23) | uint32(1+r.IntN(253))<<23) },
+		func(i int) float32 { return float32(r.NormFloat64()) * float32(math.Pow(10, float64(i%40-20))) },
+	}
+	x := make([]float32, nblocks*QK_K)
+	for b := range nblocks {
+		for j := range QK_K / 32 {
+			k := kinds[r.IntN(len(kinds))]
+			if b < len(kinds) {
+				k = kinds[(b+j)%len(kinds)]
+			}
+			for i := range 32 {
+				x[b*QK_K+32*j+i] = k(i)
+			}
+		}
+	}
+	return x
+}
+
+// The AVX2 quantizer gives the portable code's bytes, block by block.
+func TestQ4KAVX2MatchesGeneric(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("no AVX2 on this CPU: the portable path is the only one")
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	gauss := make([]float32, 2000*QK_K)
+	for i := range gauss {
+		gauss[i] = float32(r.NormFloat64()) * 0.02
+	}
+	uniform := make([]float32, 500*QK_K)
+	for i := range uniform {
+		uniform[i] = float32(r.Float64()*2-1) * 5
+	}
+	cases := map[string][]float32{
+		"gauss":       gauss,
+		"uniform":     uniform,
+		"adversarial": q4kAdversarial(r, 3000),
+	}
+	for name, x := range testInputs() {
+		cases["testInputs/"+name] = x
+	}
+	for name, x := range cases {
+		nb := len(x) / QK_K
+		want := make([]byte, nb*BlockQ4KBytes)
+		got := make([]byte, nb*BlockQ4KBytes)
+		quantizeQ4KGeneric(want, x, nb)
+		quantizeQ4KAVX2(got, x, nb)
+		bad := 0
+		for b := range nb {
+			w, g := want[b*BlockQ4KBytes:(b+1)*BlockQ4KBytes], got[b*BlockQ4KBytes:(b+1)*BlockQ4KBytes]
+			if !bytes.Equal(w, g) {
+				if bad < 3 {
+					t.Errorf("%s block %d: AVX2\n%x\nportable\n%x\ninput %v", name, b, g, w, x[b*QK_K:(b+1)*QK_K])
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%s: %d of %d blocks differ", name, bad, nb)
+		}
+	}
+}
