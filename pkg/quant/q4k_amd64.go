@@ -23,15 +23,18 @@ type q4kLanes struct {
 	bScale [8]float32
 	bMin   [8]float32 // best (and running) min
 	bIs    [8]float32 // inverse scale that produced the best levels
+	dMask  [8]uint32  // all ones where the candidate's D > 0
+	cIs    [8]float32 // the candidate's inverse scale
 	nums   [21]float32
 }
 
 // q4kScalesAVX2 runs make_qkx2_quants(15, …, −1, 0.1, 20) with ggml's
-// Q4_K weights on the eight sub-blocks of the 256 values at x, filling
-// s.x, s.l, s.scale and s.theMin. s.nums must hold q4kNums.
+// Q4_K weights on the eight sub-blocks of the 256 values at xa, filling
+// sa.x, sa.l, sa.scale and sa.theMin, and likewise for xb and sb (xb may be
+// xa when sb ≠ sa). sa.nums must hold q4kNums.
 //
 //go:noescape
-func q4kScalesAVX2(x *float32, s *q4kLanes)
+func q4kScalesAVX2(xa, xb *float32, sa, sb *q4kLanes)
 
 // q4kRequantAVX2 sets s.l to clampInt(nearestInt((x+dm)/dj), 0, 15) in the
 // lanes whose s.dj is not zero.
@@ -50,26 +53,37 @@ func quantizeQ4KBlocks(dst []byte, x []float32, nb int) {
 // quantizeQ4KAVX2 is quantizeQ4KGeneric with the sub-block searches and the
 // final requantization in SIMD lanes; the scale packing is the same Go code.
 func quantizeQ4KAVX2(dst []byte, x []float32, nb int) {
-	var s q4kLanes
-	q4kNums(&s.nums, -1, 0.1, 15)
-	for i := range nb {
-		xb := x[i*QK_K : (i+1)*QK_K]
-		y := dst[i*BlockQ4KBytes : (i+1)*BlockQ4KBytes]
-		q4kScalesAVX2(&xb[0], &s)
-		d, dmin := q4kPackScales(y, &s.scale, &s.theMin)
-		sc := y[4:16]
-		for j := range QK_K / 32 {
-			sj, mj := getScaleMinK4(j, sc)
-			s.dj[j] = float32(d * float32(sj))
-			s.dm[j] = float32(dmin * float32(mj))
+	var s [2]q4kLanes
+	q4kNums(&s[0].nums, -1, 0.1, 15)
+	for i := 0; i < nb; i += 2 {
+		xa := x[i*QK_K : (i+1)*QK_K]
+		xb := xa
+		if i+1 < nb {
+			xb = x[(i+1)*QK_K : (i+2)*QK_K]
 		}
-		q4kRequantAVX2(&s)
-		q := y[16 : 16+QK_K/2]
-		for k := range 4 {
-			qk := q[32*k : 32*k+32]
-			for l := range 32 {
-				qk[l] = uint8(s.l[l][2*k]) | uint8(s.l[l][2*k+1])<<4
-			}
+		q4kScalesAVX2(&xa[0], &xb[0], &s[0], &s[1])
+		for k := range min(2, nb-i) {
+			q4kFinishBlock(dst[(i+k)*BlockQ4KBytes:(i+k+1)*BlockQ4KBytes], &s[k])
+		}
+	}
+}
+
+// q4kFinishBlock writes one Q4_K block from the scale search in s: the
+// packed scales (the portable code's), the requantized levels, the nibbles.
+func q4kFinishBlock(y []byte, s *q4kLanes) {
+	d, dmin := q4kPackScales(y, &s.scale, &s.theMin)
+	sc := y[4:16]
+	for j := range QK_K / 32 {
+		sj, mj := getScaleMinK4(j, sc)
+		s.dj[j] = float32(d * float32(sj))
+		s.dm[j] = float32(dmin * float32(mj))
+	}
+	q4kRequantAVX2(s)
+	q := y[16 : 16+QK_K/2]
+	for k := range 4 {
+		qk := q[32*k : 32*k+32]
+		for l := range 32 {
+			qk[l] = uint8(s.l[l][2*k]) | uint8(s.l[l][2*k+1])<<4
 		}
 	}
 }

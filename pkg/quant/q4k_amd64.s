@@ -28,7 +28,9 @@
 #define OBSC 4416
 #define OBMIN 4448
 #define OBIS 4480
-#define ONUMS 4512
+#define ODMASK 4512
+#define OCIS 4544
+#define ONUMS 4576
 
 // 32-bit constants, broadcast from memory (a legacy-SSE move into an XMM
 // register after 256-bit instructions costs hundreds of cycles on Zen 3).
@@ -42,6 +44,18 @@ DATA q4kConst<>+24(SB)/4, $0x41700000 // 15.0
 DATA q4kConst<>+28(SB)/4, $0x3F800000 // 1.0
 DATA q4kConst<>+32(SB)/4, $0x80000000 // sign bit
 GLOBL q4kConst<>(SB), RODATA|NOPTR, $36
+
+// 0x00400000 and 0 as whole vectors, memory operands of the interleaved
+// candidate loop (which has no registers left for them).
+DATA q4kVec<>+0(SB)/8, $0x0040000000400000
+DATA q4kVec<>+8(SB)/8, $0x0040000000400000
+DATA q4kVec<>+16(SB)/8, $0x0040000000400000
+DATA q4kVec<>+24(SB)/8, $0x0040000000400000
+DATA q4kVec<>+32(SB)/8, $0
+DATA q4kVec<>+40(SB)/8, $0
+DATA q4kVec<>+48(SB)/8, $0
+DATA q4kVec<>+56(SB)/8, $0
+GLOBL q4kVec<>(SB), RODATA|NOPTR, $64
 
 #define BCAST32(off, Y) VBROADCASTSS q4kConst<>+off(SB), Y
 
@@ -62,10 +76,18 @@ GLOBL q4kConst<>(SB), RODATA|NOPTR, $36
 	VPMAXSD Y11, R, R; \
 	VPMINSD Y12, R, R
 
-// func q4kScalesAVX2(x *float32, s *q4kLanes)
-TEXT ·q4kScalesAVX2(SB), NOSPLIT, $0-16
-	MOVQ x+0(FP), SI
-	MOVQ s+8(FP), DI
+// func q4kScalesAVX2(xa, xb *float32, sa, sb *q4kLanes)
+// Two super-blocks (xa into sa, xb into sb) are searched together: their
+// candidate loops are interleaved so that one's dependency chain (each
+// candidate needs the previous one's min) overlaps the other's.
+TEXT ·q4kScalesAVX2(SB), NOSPLIT, $0-32
+	MOVQ xa+0(FP), SI
+	MOVQ xb+8(FP), R12
+	MOVQ sa+16(FP), DI
+	MOVQ sb+24(FP), DX
+	MOVQ $2, R11
+
+prep:
 
 	// Transpose: row i = x[i], x[32+i], …, x[224+i], as four 8×8 blocks.
 	MOVQ SI, R8
@@ -208,99 +230,196 @@ first:
 	JNZ       first
 	VMOVUPS   Y15, OBMAD(DI)
 
-	// The 21 candidate inverse scales. As in ggml, min is the running
-	// best min: a kept candidate changes the next ones' iscale and x − min.
+	XCHGQ SI, R12
+	XCHGQ DI, DX
+	DECQ  R11
+	JNZ   prep
+
+	// The 21 candidate inverse scales, both blocks at once (DI = a, DX =
+	// b). As in ggml, min is the running best min: a kept candidate changes
+	// the next ones' iscale and x − min.
+	BCAST32(0, Y13)
+	BCAST32(4, Y14)
+	BCAST32(12, Y15)
 	XORQ BX, BX
 
 cand:
-	VMOVUPS      OBMIN(DI), Y15 // min
-	VMOVUPS      OMAX(DI), Y14
-	VSUBPS       Y15, Y14, Y14
-	VBROADCASTSS ONUMS(DI)(BX*4), Y0
-	VDIVPS       Y14, Y0, Y0 // iscale
-	VXORPS       Y1, Y1, Y1  // sumL
-	VXORPS       Y2, Y2, Y2  // sumL2
-	VXORPS       Y3, Y3, Y3  // sumXL
+	VMOVUPS      OBMIN(DI), Y2 // min a
+	VMOVUPS      OBMIN(DX), Y3 // min b
+	VMOVUPS      OMAX(DI), Y10
+	VMOVUPS      OMAX(DX), Y11
+	VSUBPS       Y2, Y10, Y10
+	VSUBPS       Y3, Y11, Y11
+	VBROADCASTSS ONUMS(DI)(BX*4), Y12
+	VDIVPS       Y10, Y12, Y0 // iscale a
+	VDIVPS       Y11, Y12, Y1 // iscale b
+	VMOVUPS      Y0, OCIS(DI)
+	VMOVUPS      Y1, OCIS(DX)
+	VXORPS       Y4, Y4, Y4 // sumL a
+	VXORPS       Y5, Y5, Y5 // sumL2 a
+	VXORPS       Y6, Y6, Y6 // sumXL a
+	VXORPS       Y7, Y7, Y7 // sumL b
+	VXORPS       Y8, Y8, Y8 // sumL2 b
+	VXORPS       Y9, Y9, Y9 // sumXL b
 	MOVQ         DI, R9
+	MOVQ         DX, R10
 	MOVQ         $32, CX
 
 inner:
-	VMOVUPS   OX(R9), Y13
-	VSUBPS    Y15, Y13, Y4
-	VMULPS    Y4, Y0, Y4
-	NEARCLAMP(Y4)
-	VCVTDQ2PS Y4, Y4
-	VMOVUPS   Y4, OLA(R9)
-	VMULPS    OW(R9), Y4, Y5 // wl = w·l
-	VADDPS    Y5, Y1, Y1
-	VMULPS    Y4, Y5, Y6
-	VADDPS    Y6, Y2, Y2
-	VMULPS    Y13, Y5, Y7
-	VADDPS    Y7, Y3, Y3
-	ADDQ      $32, R9
-	DECQ      CX
-	JNZ       inner
+	VMOVUPS   OX(R9), Y10
+	VSUBPS    Y2, Y10, Y11
+	VMULPS    Y11, Y0, Y11
+	VADDPS    Y13, Y11, Y11
+	VPAND     Y14, Y11, Y11
+	VPSUBD    q4kVec<>+0(SB), Y11, Y11
+	VPMAXSD   q4kVec<>+32(SB), Y11, Y11
+	VPMINSD   Y15, Y11, Y11
+	VCVTDQ2PS Y11, Y11
+	VMOVUPS   Y11, OLA(R9)
+	VMULPS    OW(R9), Y11, Y12 // wl = w·l
+	VADDPS    Y12, Y4, Y4
+	VMULPS    Y11, Y12, Y11
+	VADDPS    Y11, Y5, Y5
+	VMULPS    Y10, Y12, Y10
+	VADDPS    Y10, Y6, Y6
+
+	VMOVUPS   OX(R10), Y10
+	VSUBPS    Y3, Y10, Y11
+	VMULPS    Y11, Y1, Y11
+	VADDPS    Y13, Y11, Y11
+	VPAND     Y14, Y11, Y11
+	VPSUBD    q4kVec<>+0(SB), Y11, Y11
+	VPMAXSD   q4kVec<>+32(SB), Y11, Y11
+	VPMINSD   Y15, Y11, Y11
+	VCVTDQ2PS Y11, Y11
+	VMOVUPS   Y11, OLA(R10)
+	VMULPS    OW(R10), Y11, Y12
+	VADDPS    Y12, Y7, Y7
+	VMULPS    Y11, Y12, Y11
+	VADDPS    Y11, Y8, Y8
+	VMULPS    Y10, Y12, Y10
+	VADDPS    Y10, Y9, Y9
+
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  inner
 
 	// D = sumW·sumL2 − sumL²; thisScale, thisMin as in the C code.
-	VMOVUPS   OSUMW(DI), Y13
-	VMULPS    Y2, Y13, Y4
-	VMULPS    Y1, Y1, Y5
-	VSUBPS    Y5, Y4, Y4
-	VMULPS    Y3, Y13, Y6
-	VMOVUPS   OSUMX(DI), Y14
-	VMULPS    Y1, Y14, Y7
-	VSUBPS    Y7, Y6, Y6
-	VDIVPS    Y4, Y6, Y6
-	VMULPS    Y14, Y2, Y7
-	VMULPS    Y3, Y1, Y5
-	VSUBPS    Y5, Y7, Y7
-	VDIVPS    Y4, Y7, Y7
-	VCMPPS    $1, Y4, Y11, Y4 // D > 0
-	VCMPPS    $1, Y7, Y11, Y5 // thisMin > 0
-	VANDNPS   Y7, Y5, Y7
-	VDIVPS    Y2, Y3, Y13
-	VBLENDVPS Y5, Y13, Y6, Y6
+	// Block a: sums Y4..Y6 → thisScale Y0, thisMin Y1.
+	VMOVUPS   OSUMW(DI), Y10
+	VMULPS    Y5, Y10, Y2
+	VMULPS    Y4, Y4, Y3
+	VSUBPS    Y3, Y2, Y2 // D
+	VMULPS    Y6, Y10, Y0
+	VMOVUPS   OSUMX(DI), Y11
+	VMULPS    Y4, Y11, Y3
+	VSUBPS    Y3, Y0, Y0
+	VDIVPS    Y2, Y0, Y0
+	VMULPS    Y11, Y5, Y1
+	VMULPS    Y6, Y4, Y3
+	VSUBPS    Y3, Y1, Y1
+	VDIVPS    Y2, Y1, Y1
+	VXORPS    Y12, Y12, Y12
+	VCMPPS    $1, Y2, Y12, Y2 // D > 0
+	VMOVUPS   Y2, ODMASK(DI)
+	VCMPPS    $1, Y1, Y12, Y3 // thisMin > 0
+	VANDNPS   Y1, Y3, Y1
+	VDIVPS    Y5, Y6, Y10
+	VBLENDVPS Y3, Y10, Y0, Y0
 
-	// mad = Σ w·(thisScale·l + thisMin − x)².
-	VXORPS Y14, Y14, Y14
+	// Block b: sums Y7..Y9 → thisScale Y2, thisMin Y3.
+	VMOVUPS   OSUMW(DX), Y10
+	VMULPS    Y8, Y10, Y4
+	VMULPS    Y7, Y7, Y5
+	VSUBPS    Y5, Y4, Y4 // D
+	VMULPS    Y9, Y10, Y2
+	VMOVUPS   OSUMX(DX), Y11
+	VMULPS    Y7, Y11, Y5
+	VSUBPS    Y5, Y2, Y2
+	VDIVPS    Y4, Y2, Y2
+	VMULPS    Y11, Y8, Y3
+	VMULPS    Y9, Y7, Y5
+	VSUBPS    Y5, Y3, Y3
+	VDIVPS    Y4, Y3, Y3
+	VCMPPS    $1, Y4, Y12, Y4
+	VMOVUPS   Y4, ODMASK(DX)
+	VCMPPS    $1, Y3, Y12, Y5
+	VANDNPS   Y3, Y5, Y3
+	VDIVPS    Y8, Y9, Y10
+	VBLENDVPS Y5, Y10, Y2, Y2
+
+	// mad = Σ w·(thisScale·l + thisMin − x)² (a in Y4, b in Y5).
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
 	MOVQ   DI, R9
+	MOVQ   DX, R10
 	MOVQ   $32, CX
 
 madloop:
-	VMULPS OLA(R9), Y6, Y1
-	VADDPS Y7, Y1, Y1
-	VSUBPS OX(R9), Y1, Y1
-	VMULPS Y1, Y1, Y1
-	VMULPS OW(R9), Y1, Y1
-	VADDPS Y1, Y14, Y14
+	VMULPS OLA(R9), Y0, Y6
+	VADDPS Y1, Y6, Y6
+	VSUBPS OX(R9), Y6, Y6
+	VMULPS Y6, Y6, Y6
+	VMULPS OW(R9), Y6, Y6
+	VADDPS Y6, Y4, Y4
+	VMULPS OLA(R10), Y2, Y7
+	VADDPS Y3, Y7, Y7
+	VSUBPS OX(R10), Y7, Y7
+	VMULPS Y7, Y7, Y7
+	VMULPS OW(R10), Y7, Y7
+	VADDPS Y7, Y5, Y5
 	ADDQ   $32, R9
+	ADDQ   $32, R10
 	DECQ   CX
 	JNZ    madloop
 
 	// Keep the candidate where D > 0 && mad < bestMad, with the min and
 	// inverse scale its levels came from.
-	VMOVUPS   OBMAD(DI), Y1
-	VCMPPS    $1, Y1, Y14, Y2
-	VANDPS    Y4, Y2, Y2
-	VBLENDVPS Y2, Y14, Y1, Y1
-	VMOVUPS   Y1, OBMAD(DI)
-	VMOVUPS   OBSC(DI), Y1
-	VBLENDVPS Y2, Y6, Y1, Y1
-	VMOVUPS   Y1, OBSC(DI)
-	VMOVUPS   OBMIN(DI), Y1
-	VBLENDVPS Y2, Y7, Y1, Y1
-	VMOVUPS   Y1, OBMIN(DI)
-	VMOVUPS   OLMIN(DI), Y1
-	VBLENDVPS Y2, Y15, Y1, Y1
-	VMOVUPS   Y1, OLMIN(DI)
-	VMOVUPS   OBIS(DI), Y1
-	VBLENDVPS Y2, Y0, Y1, Y1
-	VMOVUPS   Y1, OBIS(DI)
+	VMOVUPS   OBMAD(DI), Y6
+	VCMPPS    $1, Y6, Y4, Y7
+	VANDPS    ODMASK(DI), Y7, Y7
+	VBLENDVPS Y7, Y4, Y6, Y6
+	VMOVUPS   Y6, OBMAD(DI)
+	VMOVUPS   OBSC(DI), Y6
+	VBLENDVPS Y7, Y0, Y6, Y6
+	VMOVUPS   Y6, OBSC(DI)
+	VMOVUPS   OBMIN(DI), Y6
+	VMOVUPS   OLMIN(DI), Y8
+	VBLENDVPS Y7, Y6, Y8, Y8
+	VMOVUPS   Y8, OLMIN(DI)
+	VBLENDVPS Y7, Y1, Y6, Y6
+	VMOVUPS   Y6, OBMIN(DI)
+	VMOVUPS   OBIS(DI), Y6
+	VBLENDVPS Y7, OCIS(DI), Y6, Y6
+	VMOVUPS   Y6, OBIS(DI)
+
+	VMOVUPS   OBMAD(DX), Y6
+	VCMPPS    $1, Y6, Y5, Y7
+	VANDPS    ODMASK(DX), Y7, Y7
+	VBLENDVPS Y7, Y5, Y6, Y6
+	VMOVUPS   Y6, OBMAD(DX)
+	VMOVUPS   OBSC(DX), Y6
+	VBLENDVPS Y7, Y2, Y6, Y6
+	VMOVUPS   Y6, OBSC(DX)
+	VMOVUPS   OBMIN(DX), Y6
+	VMOVUPS   OLMIN(DX), Y8
+	VBLENDVPS Y7, Y6, Y8, Y8
+	VMOVUPS   Y8, OLMIN(DX)
+	VBLENDVPS Y7, Y3, Y6, Y6
+	VMOVUPS   Y6, OBMIN(DX)
+	VMOVUPS   OBIS(DX), Y6
+	VBLENDVPS Y7, OCIS(DX), Y6, Y6
+	VMOVUPS   Y6, OBIS(DX)
 
 	INCQ BX
 	CMPQ BX, $21
 	JLT  cand
 
+	NEARCONSTS
+	MOVQ $2, R11
+
+results:
 	// Results; lanes with max == min get scale 0, the_min −min, L 0 (their
 	// D is never positive, so min is still the initial one).
 	VMOVUPS OEQ(DI), Y5
@@ -328,6 +447,10 @@ lloop:
 	ADDQ    $32, R9
 	DECQ    CX
 	JNZ     lloop
+
+	XCHGQ DI, DX
+	DECQ  R11
+	JNZ   results
 
 	VZEROUPPER
 	RET

@@ -26,7 +26,8 @@ func TestQ4KLanesLayout(t *testing.T) {
 		{"max", unsafe.Offsetof(s.max), 4288}, {"eq", unsafe.Offsetof(s.eq), 4320},
 		{"lMin", unsafe.Offsetof(s.lMin), 4352}, {"bMad", unsafe.Offsetof(s.bMad), 4384},
 		{"bScale", unsafe.Offsetof(s.bScale), 4416}, {"bMin", unsafe.Offsetof(s.bMin), 4448},
-		{"bIs", unsafe.Offsetof(s.bIs), 4480}, {"nums", unsafe.Offsetof(s.nums), 4512},
+		{"bIs", unsafe.Offsetof(s.bIs), 4480}, {"dMask", unsafe.Offsetof(s.dMask), 4512},
+		{"cIs", unsafe.Offsetof(s.cIs), 4544}, {"nums", unsafe.Offsetof(s.nums), 4576},
 	} {
 		if c.got != c.want {
 			t.Errorf("q4kLanes.%s at offset %d, the assembly expects %d", c.name, c.got, c.want)
@@ -125,5 +126,23 @@ func TestQ4KAVX2MatchesGeneric(t *testing.T) {
 		if bad > 0 {
 			t.Errorf("%s: %d of %d blocks differ", name, bad, nb)
 		}
+	}
+}
+
+// BenchmarkQ4KScalesAVX2 is the scale-search kernel alone on two
+// super-blocks per call (bytes/s counts their f32 input).
+func BenchmarkQ4KScalesAVX2(b *testing.B) {
+	if !haveAVX2 {
+		b.Skip("no AVX2")
+	}
+	x := benchWeights()[:QK_K*64]
+	var s [2]q4kLanes
+	q4kNums(&s[0].nums, -1, 0.1, 15)
+	b.SetBytes(2 * QK_K * 4)
+	defer reportCPU(b, 2*QK_K*4)()
+	b.ResetTimer()
+	for i := range b.N {
+		k := (2 * i) % 64
+		q4kScalesAVX2(&x[k*QK_K], &x[(k+1)*QK_K], &s[0], &s[1])
 	}
 }
