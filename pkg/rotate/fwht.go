@@ -27,6 +27,9 @@ type fwhtKernels struct {
 	// mask[i], then applies the butterfly stages of half 1 and 2 within
 	// each aligned group of 4. len(dst) = len(src) = len(mask) = n, n%4 == 0.
 	loadSign12 func(dst []float64, src []float32, mask []uint64)
+	// loadScaleSign12 is loadSign12 of float32(float64(src[i])·float64(g[i]))
+	// (fuse's product, exact in float64 and rounded once to float32).
+	loadScaleSign12 func(dst []float64, src, g []float32, mask []uint64)
 	// radix applies the butterfly stages of stride s, 2s, …, (R/2)·s
 	// (R = 2, 4 or 8) to x; len(x) is a multiple of R·s, s a multiple of 4.
 	radix func(x []float64, s, r int)
@@ -47,14 +50,15 @@ type fwhtKernels struct {
 // goKernels is the portable implementation of the fast path's primitives
 // (the reference the assembly is tested against).
 var goKernels = &fwhtKernels{
-	name:       "go",
-	loadSign12: loadSign12Go,
-	radix:      radixGo,
-	mulStore:   mulStoreGo,
-	gather16:   gather16Go,
-	scatter16:  scatter16Go,
-	addVec:     addVecGo,
-	combine:    combineGo,
+	name:            "go",
+	loadSign12:      loadSign12Go,
+	loadScaleSign12: loadScaleSign12Go,
+	radix:           radixGo,
+	mulStore:        mulStoreGo,
+	gather16:        gather16Go,
+	scatter16:       scatter16Go,
+	addVec:          addVecGo,
+	combine:         combineGo,
 }
 
 const signBit = 1 << 63
@@ -73,6 +77,15 @@ func loadSign12Go(dst []float64, src []float32, mask []uint64) {
 		a, b, c, d := g[0]+g[1], g[0]-g[1], g[2]+g[3], g[2]-g[3]
 		g[0], g[1], g[2], g[3] = a+c, b+d, a-c, b-d
 	}
+}
+
+func loadScaleSign12Go(dst []float64, src, g []float32, mask []uint64) {
+	g = g[:len(src)]
+	t := make([]float32, len(src))
+	for i, v := range src {
+		t[i] = float32(float64(v) * float64(g[i]))
+	}
+	loadSign12Go(dst, t, mask)
 }
 
 func radixGo(x []float64, s, r int) {
@@ -191,8 +204,10 @@ func (h *hadamard) baseTable(kn *fwhtKernels, x, y, sum []float64, l int) []floa
 	return y[:h.k*l]
 }
 
-// rightMulFast is rightMul for a hadamard operator with h.fastOK().
-func (e *engine) rightMulFast(data []float32, h *hadamard) {
+// rightMulFast is rightMul for a hadamard operator with h.fastOK(); with a
+// non-nil g every row is first multiplied by g elementwise (fuse's
+// arithmetic), without storing the fused row.
+func (e *engine) rightMulFast(data []float32, h *hadamard, g []float32) {
 	kn := e.kern
 	n := h.n
 	rows := len(data) / n
@@ -207,7 +222,11 @@ func (e *engine) rightMulFast(data []float32, h *hadamard) {
 		r1 := min(r0+vecBlock, rows)
 		for row := r0; row < r1; row++ {
 			v := data[row*n : (row+1)*n]
-			kn.loadSign12(x, v, mask)
+			if g != nil {
+				kn.loadScaleSign12(x, v, g, mask)
+			} else {
+				kn.loadSign12(x, v, mask)
+			}
 			radixPasses(kn, x, 4, h.m)
 			y := x
 			if h.k > 1 {

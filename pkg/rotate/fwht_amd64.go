@@ -17,18 +17,22 @@ func bestKernels() *fwhtKernels {
 // avx2Kernels are the fast path's primitives in AVX2 assembly
 // (fwht_amd64.s); they compute exactly what goKernels compute.
 var avx2Kernels = &fwhtKernels{
-	name:       "avx2",
-	loadSign12: loadSign12AVX2Slice,
-	radix:      radixAVX2Slice,
-	mulStore:   mulStoreAVX2Slice,
-	gather16:   gather16AVX2Slice,
-	scatter16:  scatter16AVX2Slice,
-	addVec:     addVecAVX2Slice,
-	combine:    combineAVX2Slice,
+	name:            "avx2",
+	loadSign12:      loadSign12AVX2Slice,
+	loadScaleSign12: loadScaleSign12AVX2Slice,
+	radix:           radixAVX2Slice,
+	mulStore:        mulStoreAVX2Slice,
+	gather16:        gather16AVX2Slice,
+	scatter16:       scatter16AVX2Slice,
+	addVec:          addVecAVX2Slice,
+	combine:         combineAVX2Slice,
 }
 
 //go:noescape
 func loadSign12AVX2(dst *float64, src *float32, mask *uint64, n int)
+
+//go:noescape
+func loadScaleSign12AVX2(dst *float64, src *float32, scale *float32, mask *uint64, n int)
 
 //go:noescape
 func radix8AVX2(x *float64, n int, s int)
@@ -66,6 +70,16 @@ func loadSign12AVX2Slice(dst []float64, src []float32, mask []uint64) {
 	}
 	_, _ = dst[n-1], mask[n-1]
 	loadSign12AVX2(&dst[0], &src[0], &mask[0], n)
+}
+
+func loadScaleSign12AVX2Slice(dst []float64, src, g []float32, mask []uint64) {
+	n := len(src)
+	if n == 0 || n%4 != 0 {
+		loadScaleSign12Go(dst, src, g, mask)
+		return
+	}
+	_, _, _ = dst[n-1], g[n-1], mask[n-1]
+	loadScaleSign12AVX2(&dst[0], &src[0], &g[0], &mask[0], n)
 }
 
 func radixAVX2Slice(x []float64, s, r int) {

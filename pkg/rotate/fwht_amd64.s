@@ -58,6 +58,47 @@ lsdone:
 	VZEROUPPER
 	RET
 
+// LOADSIGN12 with the fused norm: the 4 float32 at off(SI) are first
+// multiplied by the 4 at off(R8) in float32 (the correctly rounded product,
+// which is what float32(float64(w)·float64(g)) is).
+#define LOADSCALESIGN12(off, off2, A, B, C, D) \
+	VMOVUPS    off(SI), X8;       \
+	VMULPS     off(R8), X8, X8;   \
+	VCVTPS2PD  X8, A;             \
+	VXORPD     off2(BX), A, A;    \
+	VMOVDDUP   A, B;              \
+	VPERMILPD  $0x0F, A, C;       \
+	VADDPD     C, B, D;           \
+	VSUBPD     C, B, B;           \
+	VBLENDPD   $0x0A, B, D, A;    \
+	VPERM2F128 $0x00, A, A, B;    \
+	VPERM2F128 $0x11, A, A, C;    \
+	VADDPD     C, B, D;           \
+	VSUBPD     C, B, B;           \
+	VPERM2F128 $0x20, B, D, A;    \
+	VMOVUPD    A, off2(DI)
+
+// func loadScaleSign12AVX2(dst *float64, src *float32, scale *float32, mask *uint64, n int)
+// loadSign12 of float32(src[i]·scale[i]). n is a positive multiple of 4.
+TEXT ·loadScaleSign12AVX2(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ scale+16(FP), R8
+	MOVQ mask+24(FP), BX
+	MOVQ n+32(FP), CX
+	SHRQ $2, CX
+
+lss:
+	LOADSCALESIGN12(0, 0, Y0, Y1, Y2, Y3)
+	ADDQ $16, SI
+	ADDQ $16, R8
+	ADDQ $32, BX
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  lss
+	VZEROUPPER
+	RET
+
 // Radix-2/4/8 passes: for every block of R·s doubles (R = 2, 4, 8) and
 // every offset o < s (step 4), the R vectors at o + t·s go through the
 // butterfly stages of stride s, 2s, … (log2 R stages, in that order), with

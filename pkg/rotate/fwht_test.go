@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/qnnkit/qnnkit/pkg/model"
 )
 
 // kernelSets lists the fast-path primitive sets to test: the portable one
@@ -193,18 +195,119 @@ func TestKernelPrimitives(t *testing.T) {
 			eq64(fmt.Sprintf("combine n=%d neg=%v", n, neg), c1, c2)
 		}
 
+		g := stressWeights(rng, n, false)
+		for i := range g {
+			g[i] *= float32(math.Ldexp(1, rng.IntN(200)-100))
+		}
+		l1, l2 := make([]float64, n), make([]float64, n)
+		kn.loadScaleSign12(l1, src, g, mask)
+		goKernels.loadScaleSign12(l2, src, g, mask)
+		eq64(fmt.Sprintf("loadScaleSign12 n=%d", n), l1, l2)
+
 		const ld = 21
 		rows := n / 4
-		g := stressWeights(rng, (rows-1)*ld+16, false)
+		gs := stressWeights(rng, (rows-1)*ld+16, false)
 		d1, d2 := make([]float64, rows*16), make([]float64, rows*16)
-		kn.gather16(d1, g, ld, mask[:rows])
-		goKernels.gather16(d2, g, ld, mask[:rows])
+		kn.gather16(d1, gs, ld, mask[:rows])
+		goKernels.gather16(d2, gs, ld, mask[:rows])
 		eq64(fmt.Sprintf("gather16 rows=%d", rows), d1, d2)
-		s1, s2 := append([]float32(nil), g...), append([]float32(nil), g...)
+		s1, s2 := append([]float32(nil), gs...), append([]float32(nil), gs...)
 		kn.scatter16(s1, ld, d1, 1/45.254833995939045)
 		goKernels.scatter16(s2, ld, d1, 1/45.254833995939045)
 		if i := sameBits(s1, s2); i >= 0 {
 			t.Fatalf("scatter16 rows=%d: element %d = %v, Go %v", rows, i, s1[i], s2[i])
+		}
+	}
+}
+
+// TestFusedRotatorMatchesGeneric rotates whole models (norm fusion, W·R,
+// Rᵀ·W, R_v) with the fast path, where fuse and W·R run as one pass, and
+// with the generic code, and requires identical bits in every tensor.
+func TestFusedRotatorMatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewPCG(51, 52))
+	for _, tc := range []struct{ hidden, heads, kv, inter, layers int }{
+		{64, 4, 2, 96, 2}, {96, 2, 1, 80, 1}, {160, 4, 4, 48, 2}, {128, 1, 1, 64, 1},
+	} {
+		hd := tc.hidden / tc.heads
+		c := &model.Config{Arch: "qwen2", HiddenSize: tc.hidden, IntermediateSize: tc.inter, NumLayers: tc.layers,
+			NumHeads: tc.heads, NumKVHeads: tc.kv, HeadDim: hd, VocabSize: 40, AttentionBias: true}
+		lin := func(out, in int, bias bool) model.Linear {
+			l := model.Linear{Out: out, In: in, W: stressWeights(rng, out*in, false)}
+			if bias {
+				l.B = stressWeights(rng, out, false)
+			}
+			return l
+		}
+		norm := func() []float32 {
+			g := randWeights(rng, tc.hidden, 0.5)
+			g[0], g[1], g[2] = 0, 1e20, 1e-30
+			return g
+		}
+		w := &model.Weights{Config: c, Embed: stressWeights(rng, 40*tc.hidden, false), Norm: norm(),
+			LMHead: lin(40, tc.hidden, false)}
+		for range tc.layers {
+			w.Layers = append(w.Layers, model.Layer{InputNorm: norm(), PostNorm: norm(),
+				Q: lin(tc.heads*hd, tc.hidden, true), K: lin(tc.kv*hd, tc.hidden, true), V: lin(tc.kv*hd, tc.hidden, true),
+				O: lin(tc.hidden, tc.heads*hd, false), Gate: lin(tc.inter, tc.hidden, false), Up: lin(tc.inter, tc.hidden, false),
+				Down: lin(tc.hidden, tc.inter, false)})
+		}
+		rot, err := NewRotation(tc.hidden, hd, tc.layers, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := cloneWeights(w)
+		gen, err := NewRotator(c, rot, Options{Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gen.e.kern = nil
+		for _, kn := range kernelSets() {
+			got := cloneWeights(w)
+			fast, err := NewRotator(c, rot, Options{Workers: 2})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast.e.kern = kn
+			if fast.fusedR() == nil {
+				t.Fatalf("hidden %d: the fused fast path is not taken", tc.hidden)
+			}
+			for _, x := range []struct {
+				r *Rotator
+				w *model.Weights
+			}{{fast, got}, {gen, want}} {
+				if x.w == want && kn != kernelSets()[0] {
+					continue // rotated already
+				}
+				if err := x.r.Embedding(x.w.Embed); err != nil {
+					t.Fatal(err)
+				}
+				for i := range x.w.Layers {
+					if err := x.r.Layer(i, &x.w.Layers[i]); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := x.r.Head(&x.w.LMHead, x.w.Norm); err != nil {
+					t.Fatal(err)
+				}
+			}
+			check := func(name string, a, b []float32) {
+				t.Helper()
+				if i := sameBits(a, b); i >= 0 || len(a) != len(b) {
+					t.Fatalf("hidden %d %s: %s element %d differs from the generic code", tc.hidden, kn.name, name, i)
+				}
+			}
+			check("embed", got.Embed, want.Embed)
+			check("norm", got.Norm, want.Norm)
+			check("lm_head", got.LMHead.W, want.LMHead.W)
+			for i := range got.Layers {
+				a, b := got.Layers[i], want.Layers[i]
+				check("input_layernorm", a.InputNorm, b.InputNorm)
+				check("post_attention_layernorm", a.PostNorm, b.PostNorm)
+				for j, p := range [][2]model.Linear{{a.Q, b.Q}, {a.K, b.K}, {a.V, b.V}, {a.O, b.O}, {a.Gate, b.Gate}, {a.Up, b.Up}, {a.Down, b.Down}} {
+					check(fmt.Sprintf("layer %d linear %d", i, j), p[0].W, p[1].W)
+					check(fmt.Sprintf("layer %d bias %d", i, j), p[0].B, p[1].B)
+				}
+			}
 		}
 	}
 }

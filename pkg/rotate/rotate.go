@@ -227,8 +227,8 @@ func newRotator(c *model.Config, rot *Rotation, o options) (*Rotator, error) {
 // every g to 1.
 func fuse(g []float32, ls ...*model.Linear) error {
 	for _, l := range ls {
-		if l.In != len(g) || len(l.W) != l.Out*l.In {
-			return fmt.Errorf("rotate: %s is %dx%d, norm has %d weights", l.Name, l.Out, l.In, len(g))
+		if err := fuseCheck(g, l); err != nil {
+			return err
 		}
 		for o := 0; o < l.Out; o++ {
 			row := l.W[o*l.In : (o+1)*l.In]
@@ -243,12 +243,72 @@ func fuse(g []float32, ls ...*model.Linear) error {
 	return nil
 }
 
-// right sets W ← W·R.
-func (r *Rotator) right(l *model.Linear) error {
+// fuseCheck is fuse's shape check of one Linear.
+func fuseCheck(g []float32, l *model.Linear) error {
+	if l.In != len(g) || len(l.W) != l.Out*l.In {
+		return fmt.Errorf("rotate: %s is %dx%d, norm has %d weights", l.Name, l.Out, l.In, len(g))
+	}
+	return nil
+}
+
+// rightCheck is right's shape check.
+func (r *Rotator) rightCheck(l *model.Linear) error {
 	if h := r.cfg.HiddenSize; l.In != h || len(l.W) != l.Out*l.In {
 		return fmt.Errorf("rotate: %s is %dx%d with %d weights, want %d inputs", l.Name, l.Out, l.In, len(l.W), h)
 	}
+	return nil
+}
+
+// right sets W ← W·R.
+func (r *Rotator) right(l *model.Linear) error {
+	if err := r.rightCheck(l); err != nil {
+		return err
+	}
 	r.e.rightMul(l.W, r.opR)
+	return nil
+}
+
+// fusedR returns R's operator when W ← W·diag(g)·R can run as one pass on
+// the fast path (the same bytes as fuse followed by right), else nil.
+func (r *Rotator) fusedR() *hadamard {
+	if h, ok := r.opR.(*hadamard); ok && r.e.kern != nil && h.fastOK() {
+		return h
+	}
+	return nil
+}
+
+// fuseRight is fuse(g, ls...) followed by right(l) for each l, in one pass
+// per matrix when fusedR allows it. All shapes are checked before anything
+// is modified; g becomes 1.
+func (r *Rotator) fuseRight(g []float32, ls ...*model.Linear) error {
+	h := r.fusedR()
+	if h == nil {
+		if err := fuse(g, ls...); err != nil {
+			return err
+		}
+		for _, l := range ls {
+			if err := r.right(l); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, l := range ls {
+		if err := fuseCheck(g, l); err != nil {
+			return err
+		}
+	}
+	for _, l := range ls {
+		if err := r.rightCheck(l); err != nil {
+			return err
+		}
+	}
+	for _, l := range ls {
+		r.e.rightMulFast(l.W, h, g)
+	}
+	for i := range g {
+		g[i] = 1
+	}
 	return nil
 }
 
@@ -284,15 +344,28 @@ func (r *Rotator) Layer(i int, l *model.Layer) error {
 	if i < 0 || i >= r.cfg.NumLayers {
 		return fmt.Errorf("rotate: layer %d out of range [0,%d)", i, r.cfg.NumLayers)
 	}
-	if err := fuse(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
-		return err
-	}
-	if err := fuse(l.PostNorm, &l.Up, &l.Gate); err != nil {
-		return err
-	}
-	for _, x := range []*model.Linear{&l.Q, &l.K, &l.V} {
-		if err := r.right(x); err != nil {
+	if r.fusedR() != nil {
+		// Check what fuse and right check for up and gate before
+		// anything is modified, as the separate fuse steps do.
+		for _, x := range []*model.Linear{&l.Up, &l.Gate} {
+			if err := fuseCheck(l.PostNorm, x); err != nil {
+				return err
+			}
+		}
+		if err := r.fuseRight(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
 			return err
+		}
+	} else {
+		if err := fuse(l.InputNorm, &l.Q, &l.K, &l.V); err != nil {
+			return err
+		}
+		if err := fuse(l.PostNorm, &l.Up, &l.Gate); err != nil {
+			return err
+		}
+		for _, x := range []*model.Linear{&l.Q, &l.K, &l.V} {
+			if err := r.right(x); err != nil {
+				return err
+			}
 		}
 	}
 	if err := r.leftT(&l.O); err != nil {
@@ -322,11 +395,20 @@ func (r *Rotator) Layer(i int, l *model.Layer) error {
 		}
 		r.e.rightMul(l.O.W, opV)
 	}
-	if err := r.right(&l.Up); err != nil {
-		return err
-	}
-	if err := r.right(&l.Gate); err != nil {
-		return err
+	// up, gate ← W·R (fused with post_attention_layernorm on the fast
+	// path; fuseRight with g = PostNorm and already-fused weights would
+	// be wrong, so each branch does its own).
+	if r.fusedR() != nil {
+		if err := r.fuseRight(l.PostNorm, &l.Up, &l.Gate); err != nil {
+			return err
+		}
+	} else {
+		if err := r.right(&l.Up); err != nil {
+			return err
+		}
+		if err := r.right(&l.Gate); err != nil {
+			return err
+		}
 	}
 	return r.leftT(&l.Down)
 }
@@ -335,8 +417,5 @@ func (r *Rotator) Layer(i int, l *model.Layer) error {
 // rotates it (W ← W·R). lm_head must be untied (its own copy of the
 // weights).
 func (r *Rotator) Head(lm *model.Linear, norm []float32) error {
-	if err := fuse(norm, lm); err != nil {
-		return err
-	}
-	return r.right(lm)
+	return r.fuseRight(norm, lm)
 }
