@@ -188,7 +188,7 @@ func (e *engine) parallel(items, xlen, slen int, fn func(item int, x, s []float6
 // vector).
 func (e *engine) rightMul(data []float32, op vecOp) {
 	if h, ok := op.(*hadamard); ok && e.kern != nil && h.fastOK() {
-		e.rightMulFast(data, h)
+		e.rightMulFast(data, h, nil)
 		return
 	}
 	n := op.size()
