@@ -1,13 +1,17 @@
 package quant
 
 import (
+	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"unsafe"
 
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
-	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
 // fp32Layers are the name fragments mllm's quantize tool keeps in F32
@@ -79,7 +83,7 @@ type FileOptions struct {
 
 // chunkValues is how many values are quantized at a time: mllm's 1 M-float
 // read chunk, a multiple of every block size, so chunking never changes
-// the bytes; it bounds memory to one chunk whatever the tensor size.
+// the bytes; it bounds memory to a few chunks whatever the tensor size.
 const chunkValues = 1 << 20
 
 // PlanEntry is one output tensor of QuantizeFile.
@@ -144,11 +148,15 @@ func Plan(in *mllmfmt.File, target mllmfmt.DType, opt FileOptions) ([]PlanEntry,
 }
 
 // QuantizeFile writes the .mllm file mllm's `quantize IN OUT TYPE` writes,
-// tensor by tensor (one 1 M-value chunk in memory at a time, quantized on
-// all cores), to w. By default the tensors are in alphabetical order and a
-// missing lm_head.weight is synthesized from model.embed_tokens.weight at
-// the end, so the output is byte-identical to mllm's. It returns the number
-// of tensors written.
+// tensor by tensor, to w. By default the tensors are in alphabetical order
+// and a missing lm_head.weight is synthesized from model.embed_tokens.weight
+// at the end, so the output is byte-identical to mllm's. It returns the
+// number of tensors written.
+//
+// Tensors are cut into 1 M-value chunks that GOMAXPROCS workers quantize
+// ahead of the writer (a few chunks in flight, across tensor boundaries), so
+// every core quantizes while the output is written; memory stays bounded by
+// the chunks in flight.
 func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt FileOptions) (int, error) {
 	plan, err := Plan(in, target, opt)
 	if err != nil {
@@ -162,6 +170,8 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 	if err != nil {
 		return 0, err
 	}
+	pipe := startChunkPipeline(in, plan, runtime.GOMAXPROCS(0))
+	defer pipe.stop()
 	for i, p := range plan {
 		if opt.Progress != nil {
 			opt.Progress(i, len(plan), p.Name, p.From, p.To)
@@ -179,16 +189,13 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 			var total int64
 			for off := 0; off < len(data); off += 4 * chunkValues {
 				end := min(len(data), off+4*chunkValues)
-				x, err := tensor.Float32sFromBytes(data[off:end])
-				if err != nil {
-					return total, err
-				}
-				q, err := Quantize(p.To, x)
+				q, err := pipe.next()
 				if err != nil {
 					return total, fmt.Errorf("values %d..%d: %w", off/4, end/4, err)
 				}
 				n, err := out.Write(q)
 				total += int64(n)
+				pipe.recycle(q)
 				if err != nil {
 					return total, err
 				}
@@ -203,3 +210,133 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 	}
 	return len(plan), mw.Close()
 }
+
+// chunkJob is one chunk of one tensor to quantize.
+type chunkJob struct {
+	f    Format
+	data []byte // little-endian float32 input
+	res  chan chunkResult
+}
+
+type chunkResult struct {
+	q   []byte
+	err error
+}
+
+// chunkPipeline quantizes the chunks of a plan's block-quantized tensors in
+// plan order on worker goroutines; next returns their results in order.
+type chunkPipeline struct {
+	order chan *chunkJob // jobs in plan order, at most cap(order) ahead of next
+	free  chan []byte    // output buffers handed back by the writer
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func startChunkPipeline(in *mllmfmt.File, plan []PlanEntry, workers int) *chunkPipeline {
+	workers = max(1, workers)
+	p := &chunkPipeline{
+		order: make(chan *chunkJob, 2*workers),
+		free:  make(chan []byte, 3*workers),
+		done:  make(chan struct{}),
+	}
+	jobs := make(chan *chunkJob)
+	p.wg.Add(1 + workers)
+	go func() {
+		defer p.wg.Done()
+		defer close(jobs)
+		for _, pe := range plan {
+			if pe.To == mllmfmt.F32 || pe.To == mllmfmt.I8 {
+				continue
+			}
+			f, _ := FormatOf(pe.To) // Plan checked it
+			e, _ := in.Lookup(pe.Source)
+			data := in.Data(e)
+			for off := 0; off < len(data); off += 4 * chunkValues {
+				j := &chunkJob{f: f, data: data[off:min(len(data), off+4*chunkValues)], res: make(chan chunkResult, 1)}
+				select {
+				case jobs <- j:
+				case <-p.done:
+					return
+				}
+				select {
+				case p.order <- j:
+				case <-p.done:
+					return
+				}
+			}
+		}
+	}()
+	for range workers {
+		go func() {
+			defer p.wg.Done()
+			x := make([]float32, chunkValues)
+			for j := range jobs {
+				q, err := p.quantizeChunk(j, x)
+				j.res <- chunkResult{q, err}
+			}
+		}()
+	}
+	return p
+}
+
+// next waits for the next chunk in plan order.
+func (p *chunkPipeline) next() ([]byte, error) {
+	j := <-p.order
+	r := <-j.res
+	return r.q, r.err
+}
+
+// recycle hands a written chunk's buffer back for reuse.
+func (p *chunkPipeline) recycle(q []byte) {
+	select {
+	case p.free <- q:
+	default:
+	}
+}
+
+// stop cancels the chunks not yet dispatched and waits for every worker,
+// so none reads the input after QuantizeFile returns.
+func (p *chunkPipeline) stop() {
+	close(p.done)
+	p.wg.Wait()
+}
+
+// quantizeChunk decodes, checks and quantizes one chunk on the calling
+// goroutine, with x as scratch (chunkValues long).
+func (p *chunkPipeline) quantizeChunk(j *chunkJob, x []float32) ([]byte, error) {
+	if len(j.data)%4 != 0 {
+		return nil, fmt.Errorf("%d bytes is not a whole number of float32", len(j.data))
+	}
+	x = x[:len(j.data)/4]
+	if nativeLittleEndian() {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), len(j.data)), j.data)
+	} else {
+		for i := range x {
+			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(j.data[4*i:]))
+		}
+	}
+	for i, v := range x {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			return nil, fmt.Errorf("element %d is %v (NaN and Inf cannot be quantized)", i, v)
+		}
+	}
+	n, err := j.f.Size(len(x))
+	if err != nil {
+		return nil, err
+	}
+	var q []byte
+	select {
+	case b := <-p.free:
+		if cap(b) >= n {
+			q = b[:n]
+		}
+	default:
+	}
+	if q == nil {
+		q = make([]byte, n)
+	}
+	j.f.Quantize(q, x)
+	return q, nil
+}
+
+func nativeLittleEndian() bool { return binary.NativeEndian.Uint16([]byte{1, 0}) == 1 }
