@@ -1,10 +1,12 @@
 package quant
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // inv127 is float32(1/127) (bits 0x3C010204): PyTorch's CUDA kernel for
@@ -27,16 +29,52 @@ func Int8Scale(amax float32, trueDiv bool) float32 {
 	return float32(amax * inv127)
 }
 
-// AbsMax returns max |w_i|, or an error naming the first NaN or Inf.
+// AbsMax returns max |w_i|, or an error naming the first NaN or Inf. It
+// uses all cores for a long w.
+//
+// For non-negative floats the IEEE order is the order of their bit
+// patterns, so the maximum is taken over the bits with the sign cleared;
+// a NaN or Inf has the largest patterns (exponent all ones) and is looked
+// for only when the maximum is one.
 func AbsMax(w []float32) (float32, error) {
-	var amax float32
-	for i, v := range w {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return 0, fmt.Errorf("element %d is %v (NaN and Inf cannot be quantized)", i, v)
+	var mu sync.Mutex
+	var m uint32
+	parallelRanges(len(w), 1<<18, func(lo, hi int) {
+		x := absBitsMax(w[lo:hi])
+		mu.Lock()
+		m = max(m, x)
+		mu.Unlock()
+	})
+	if m >= expAllOnes {
+		for i, v := range w {
+			if math.Float32bits(v)&^signBit >= expAllOnes {
+				return 0, fmt.Errorf("element %d is %v (NaN and Inf cannot be quantized)", i, v)
+			}
 		}
-		amax = max(amax, abs32(v))
 	}
-	return amax, nil
+	return math.Float32frombits(m), nil
+}
+
+const (
+	signBit    = 1 << 31
+	expAllOnes = 0x7f800000 // the bits of +Inf; anything above is a NaN
+)
+
+// absBitsMax is the maximum of w's bit patterns with the sign cleared.
+func absBitsMax(w []float32) uint32 {
+	var m0, m1, m2, m3 uint32
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		v := w[i : i+4 : i+4]
+		m0 = max(m0, math.Float32bits(v[0])&^signBit)
+		m1 = max(m1, math.Float32bits(v[1])&^signBit)
+		m2 = max(m2, math.Float32bits(v[2])&^signBit)
+		m3 = max(m3, math.Float32bits(v[3])&^signBit)
+	}
+	for ; i < len(w); i++ {
+		m0 = max(m0, math.Float32bits(w[i])&^signBit)
+	}
+	return max(m0, m1, m2, m3)
 }
 
 // quantInt8 is the rounding step: int8(roundHalfEven(float32(w/scale))),
@@ -97,21 +135,75 @@ func QuantizeLinearInt8(w []float32, out, in int, trueDiv bool) (qT []byte, scal
 	}
 	scale = Int8Scale(amax, trueDiv)
 	qT = make([]byte, len(w))
-	// Workers own disjoint row ranges of the [in][out] result; within a
-	// range, tiles of 64 input columns are read row by row (contiguous
-	// reads) and scattered to 64 output rows.
-	const tile = 64
-	parallelRanges((in+tile-1)/tile, 1, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			i0, i1 := t*tile, min(in, (t+1)*tile)
-			for o := range out {
-				for k, v := range w[o*in+i0 : o*in+i1] {
-					qT[(i0+k)*out+o] = byte(quantInt8(v, scale))
-				}
-			}
+	// Workers own disjoint blocks of rows output rows, i.e. column ranges
+	// of the [in][out] result. A block's rows are quantized into buf, read
+	// and written contiguously, then stored transposed: for each input
+	// column, the block's rows bytes go to one stretch of a result row.
+	const rows = 64
+	parallelRanges((out+rows-1)/rows, 1, func(lo, hi int) {
+		buf := make([]int8, rows*in)
+		for b := lo; b < hi; b++ {
+			o0, o1 := b*rows, min(out, (b+1)*rows)
+			n := o1 - o0
+			quantRow(buf[:n*in], w[o0*in:o1*in], scale)
+			transposeBlock(qT, out, o0, unsafe.Slice((*byte)(unsafe.Pointer(&buf[0])), n*in), n, in)
 		}
 	})
 	return qT, scale, nil
+}
+
+// transposeBlock stores src, n rows of in bytes, transposed into the
+// [in][out] matrix dst at columns o0..o0+n: dst[i*out+o0+r] = src[r*in+i].
+// Blocks of 8×8 bytes are transposed in registers (three rounds of swaps
+// of 4-, 2- and 1-byte groups between uint64 rows); the edges byte by byte.
+func transposeBlock(dst []byte, out, o0 int, src []byte, n, in int) {
+	le := binary.LittleEndian
+	n8, in8 := n&^7, in&^7
+	for i0 := 0; i0 < in8; i0 += 8 {
+		for r0 := 0; r0 < n8; r0 += 8 {
+			var x [8]uint64
+			for k := range x {
+				x[k] = le.Uint64(src[(r0+k)*in+i0:])
+			}
+			for k := range 4 {
+				t := (x[k]>>32 ^ x[k+4]) & 0x00000000FFFFFFFF
+				x[k] ^= t << 32
+				x[k+4] ^= t
+			}
+			for _, k := range [4]int{0, 1, 4, 5} {
+				t := (x[k]>>16 ^ x[k+2]) & 0x0000FFFF0000FFFF
+				x[k] ^= t << 16
+				x[k+2] ^= t
+			}
+			for k := 0; k < 8; k += 2 {
+				t := (x[k]>>8 ^ x[k+1]) & 0x00FF00FF00FF00FF
+				x[k] ^= t << 8
+				x[k+1] ^= t
+			}
+			for j, v := range x {
+				le.PutUint64(dst[(i0+j)*out+o0+r0:], v)
+			}
+		}
+		for r := n8; r < n; r++ {
+			for i := i0; i < i0+8; i++ {
+				dst[i*out+o0+r] = src[r*in+i]
+			}
+		}
+	}
+	for i := in8; i < in; i++ {
+		for r := range n {
+			dst[i*out+o0+r] = src[r*in+i]
+		}
+	}
+}
+
+// quantRow sets dst[i] = quantInt8(src[i], scale).
+func quantRow(dst []int8, src []float32, scale float32) {
+	dst = dst[:len(src)]
+	k := quantRowAsm(dst, src, scale)
+	for i, v := range src[k:] {
+		dst[k+i] = quantInt8(v, scale)
+	}
 }
 
 // QuantizeBiasInt32 is export_qnn_model.py's bias path (quant_bias: true):

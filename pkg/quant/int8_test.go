@@ -188,3 +188,77 @@ func TestQuantizeLinearInt8Large(t *testing.T) {
 		}
 	}
 }
+
+// quantRow (the assembly kernel where there is one, plus the scalar tail)
+// gives quantInt8's bytes for every value: ties, values outside the int8
+// range (clamped), zeros of both signs, subnormals, and lengths that are
+// not multiples of the kernel's width.
+func TestQuantRowMatchesScalar(t *testing.T) {
+	special := []float32{0, float32(math.Copysign(0, -1)), 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 127.49, 127.5, -128.5, -129, 1000, -1000, 1e-40, -1e-40, 3e6, -3e6, 5e6, -5e6}
+	for _, scale := range []float32{1, Int8Scale(3.7, false), Int8Scale(1e-7, true), 0.0123} {
+		for _, n := range []int{0, 1, 31, 32, 33, 64, 95, 1000} {
+			src := make([]float32, n)
+			for i := range src {
+				switch {
+				case i < len(special):
+					src[i] = special[i] * scale
+				case i%3 == 0:
+					src[i] = (float32(i%301) - 150) * scale / 2 // exact ties
+				default:
+					src[i] = float32(math.Sin(float64(i)*1.7)) * 130 * scale
+				}
+			}
+			dst := make([]int8, n)
+			quantRow(dst, src, scale)
+			for i, v := range src {
+				if want := quantInt8(v, scale); dst[i] != want {
+					t.Fatalf("scale %v n %d: element %d (%v): %d, want %d", scale, n, i, v, dst[i], want)
+				}
+			}
+		}
+	}
+}
+
+// AbsMax agrees with the plain loop and names the first non-finite value.
+func TestAbsMaxMatchesLoop(t *testing.T) {
+	w := make([]float32, 1<<20+37)
+	for i := range w {
+		w[i] = float32(math.Sin(float64(i)*0.013)) * float32(1+i%11)
+	}
+	w[777777] = -12.5
+	var want float32
+	for _, v := range w {
+		want = max(want, abs32(v))
+	}
+	got, err := AbsMax(w)
+	if err != nil || got != want {
+		t.Fatalf("AbsMax = %v, %v; want %v", got, err, want)
+	}
+	w[900001], w[5] = float32(math.Inf(-1)), float32(math.NaN())
+	if _, err := AbsMax(w); err == nil || !strings.Contains(err.Error(), "element 5 ") {
+		t.Fatalf("err = %v, want one naming element 5", err)
+	}
+}
+
+// QuantizeLinearInt8 stores the bytes of the serial quantization,
+// transposed, for shapes on and off the multiples of its blocks.
+func TestQuantizeLinearInt8Shapes(t *testing.T) {
+	for _, sh := range [][2]int{{1, 1}, {8, 8}, {64, 64}, {65, 9}, {128, 40}, {7, 300}, {200, 16}, {129, 127}} {
+		out, in := sh[0], sh[1]
+		w := make([]float32, out*in)
+		for i := range w {
+			w[i] = float32(math.Cos(float64(i)*0.71)) * float32(1+i%5)
+		}
+		q, scale, err := QuantizePerTensorInt8(w, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qT, s2, err := QuantizeLinearInt8(w, out, in, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s2 != scale || !bytes.Equal(qT, TransposeInt8(q, out, in)) {
+			t.Errorf("[%d][%d]: transposed quantization differs from the serial one", out, in)
+		}
+	}
+}
