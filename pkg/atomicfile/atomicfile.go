@@ -14,10 +14,46 @@ import (
 
 // File is an output file being written. It embeds *os.File, so it is an
 // io.Writer, io.Seeker and io.WriterAt.
+//
+// Sequential data written with Write is handed to the disk as it is
+// written (write-behind, every writebackChunk bytes), so that Commit's
+// fsync finds little left to flush and the disk is busy while the caller
+// produces more data.
 type File struct {
 	*os.File
 	path string
 	done bool
+
+	pos     int64 // offset after the last Write or Seek
+	flushed int64 // start of the range not yet handed to write-back
+}
+
+// writebackChunk is how much sequential data accumulates before its
+// write-back is started.
+const writebackChunk = 32 << 20
+
+// Write writes b at the current offset and starts the write-back of each
+// full chunk of sequentially written data.
+func (f *File) Write(b []byte) (int, error) {
+	n, err := f.File.Write(b)
+	f.pos += int64(n)
+	if f.pos-f.flushed >= writebackChunk {
+		startWriteback(f.File.Fd(), f.flushed, f.pos-f.flushed)
+		f.flushed = f.pos
+	}
+	return n, err
+}
+
+// Seek sets the offset of the next Write (io.Seeker).
+func (f *File) Seek(offset int64, whence int) (int64, error) {
+	p, err := f.File.Seek(offset, whence)
+	if err == nil {
+		f.pos = p
+		if p < f.flushed {
+			f.flushed = p
+		}
+	}
+	return p, err
 }
 
 // Create opens a temporary file next to path. Only the parent directory is
