@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 
 	"github.com/qnnkit/qnnkit/pkg/calib"
 	"github.com/qnnkit/qnnkit/pkg/config"
@@ -91,6 +92,12 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer m.Close()
+	if os.Getenv("GOMEMLIMIT") == "" && m.MemoryLimit() > 0 {
+		// Collect each written part's garbage in time without forcing
+		// collections: peak memory stays about one part above the model's
+		// largest part.
+		debug.SetMemoryLimit(m.MemoryLimit())
+	}
 	state, rep, err := m.QNNState(sf, ec.ScaleFile, ec, export.QNNOptions{TrueDiv: cmd.Bool("scale-true-div")})
 	if err != nil {
 		return err

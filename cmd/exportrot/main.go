@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 
 	"github.com/qnnkit/qnnkit/pkg/config"
 	"github.com/qnnkit/qnnkit/pkg/export"
@@ -73,6 +74,12 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer m.Close()
+	if os.Getenv("GOMEMLIMIT") == "" && m.MemoryLimit() > 0 {
+		// Collect each written part's garbage in time without forcing
+		// collections: peak memory stays about one part above the model's
+		// largest part.
+		debug.SetMemoryLimit(m.MemoryLimit())
+	}
 	state := m.RotatedState()
 	fmt.Fprintf(os.Stderr, "writing %d tensors to %s (%s)\n", len(state), out, format)
 	if err := export.Write(out, format, state); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/qnnkit/qnnkit/pkg/calib"
 	"github.com/qnnkit/qnnkit/pkg/config"
@@ -238,7 +239,9 @@ func qnnState(w *model.Weights, es []entry, eager bool, sf *calib.ScaleFile, sca
 // quantizedWeight returns the int8 [in][out] tensor of the [out][in]
 // weight values gives and its 0-dim `key.scale` tensor. The int8 bytes are
 // computed when read; the scale now when eager (which also rejects NaN/Inf
-// here), else when read.
+// here), else when read: from the quantization of the weight when that was
+// read first (as the writers do: the weight precedes its scale), so the
+// weight is read and scanned once.
 func quantizedWeight(key string, values func() ([]float32, error), out, in int, trueDiv, eager bool) (*tensor.Tensor, *tensor.Tensor, error) {
 	scaleOf := func() (float32, error) {
 		v, err := values()
@@ -253,6 +256,8 @@ func quantizedWeight(key string, values func() ([]float32, error), out, in int, 
 	}
 	var st *tensor.Tensor
 	var scale float32
+	var mu sync.Mutex
+	var quantized bool // scale holds the quantization's scale
 	if eager {
 		var err error
 		if scale, err = scaleOf(); err != nil {
@@ -261,9 +266,14 @@ func quantizedWeight(key string, values func() ([]float32, error), out, in int, 
 		st = scalarF32(key+".scale", scale)
 	} else {
 		st = &tensor.Tensor{Name: key + ".scale", DType: tensor.F32, Shape: []int{}, Data: func() ([]byte, error) {
-			s, err := scaleOf()
-			if err != nil {
-				return nil, err
+			mu.Lock()
+			s, ok := scale, quantized
+			mu.Unlock()
+			if !ok {
+				var err error
+				if s, err = scaleOf(); err != nil {
+					return nil, err
+				}
 			}
 			return tensor.Float32Bytes([]float32{s}), nil
 		}}
@@ -279,6 +289,11 @@ func quantizedWeight(key string, values func() ([]float32, error), out, in int, 
 		}
 		if eager && s != scale {
 			return nil, fmt.Errorf("%s: the weight changed after its scale was computed", key)
+		}
+		if !eager {
+			mu.Lock()
+			scale, quantized = s, true
+			mu.Unlock()
 		}
 		return q, nil
 	}}

@@ -3,7 +3,6 @@ package export
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,16 +71,16 @@ type stream struct {
 }
 
 // switchTo notes that part is about to be produced. When it differs from
-// the previous part, the previous layer is dropped and the garbage of the
-// previous part (the writer is done with its bytes once it asks for another
-// tensor) is returned to the system, so that peak memory holds one part.
+// the previous part, the previous layer is dropped, so that the stream
+// holds one part (the writer may still hold the previous part's bytes
+// until it has written them; see MemoryLimit for how the garbage is
+// bounded).
 func (s *stream) switchTo(part string) {
 	if part == s.last {
 		return
 	}
 	s.last = part
 	s.cur, s.layer = -1, nil
-	debug.FreeOSMemory()
 	logf(s.log, "export: %s\n", part)
 }
 
@@ -199,4 +198,23 @@ func checkExtraLayers(ck *checkpoint.Checkpoint, cfg *model.Config) error {
 		}
 	}
 	return nil
+}
+
+// MemoryLimit is a soft limit for the Go runtime (debug.SetMemoryLimit)
+// under which a streamed export of m runs without holding more garbage
+// than needed: the larger of the embedding and lm_head in float32, two
+// decoder layers in float32 (the one being written and the one being
+// computed), the prefetch budget, and a quarter more for the rotation's
+// scratch and fragmentation. It is 0 for a loaded model (no limit needed
+// beyond the model itself).
+func (m *Model) MemoryLimit() int64 {
+	if m.st == nil {
+		return 0
+	}
+	c := m.Config
+	h, q, kv, in := int64(c.HiddenSize), int64(c.QDim()), int64(c.KVDim()), int64(c.IntermediateSize)
+	layer := 4 * (2*q*h + 2*kv*h + 3*in*h + 2*h + q + 2*kv)
+	big := 4 * int64(c.VocabSize) * h
+	n := max(big, layer) + 2*layer + prefetchBudget
+	return n + n/4 + 64<<20
 }

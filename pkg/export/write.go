@@ -68,8 +68,12 @@ func CheckOutputPath(path string) error {
 	}
 }
 
-// Write writes s to path in format f, atomically.
+// Write writes s to path in format f, atomically. The tensors are
+// computed in order by a goroutine running ahead of the writer (see
+// prefetch), so computing the next tensors overlaps writing the current one.
 func Write(path string, f Format, s State) error {
+	s, stop := prefetch(s, prefetchBudget)
+	defer stop()
 	switch f {
 	case PTH:
 		return WritePTH(path, s)
