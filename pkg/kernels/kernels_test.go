@@ -279,3 +279,37 @@ func TestMatMulTTunings(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulTRowBlocks checks the GemvMaxRows promise: splitting the rows
+// of a product into blocks of more than GemvMaxRows rows gives the same
+// bits as one call, for every implementation, with and without bias, and
+// for K below and above one packed panel (kc).
+func TestMatMulTRowBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sh := range []struct{ M, N, K int }{{40, 70, 256}, {97, 33, 600}, {23, 300, 2048}} {
+		x := randSlice(r, sh.M*sh.K)
+		w := randSlice(r, sh.N*sh.K)
+		bias := randSlice(r, sh.N)
+		for _, im := range impls() {
+			for _, b := range [][]float32{nil, bias} {
+				whole := make([]float32, sh.M*sh.N)
+				matMulT(im, 2, whole, x, w, b, sh.M, sh.N, sh.K)
+				for _, blk := range []int{GemvMaxRows + 1, 7, 12, 16} {
+					got := make([]float32, sh.M*sh.N)
+					for m0, m1 := 0, 0; m0 < sh.M; m0 = m1 {
+						m1 = min(m0+blk, sh.M)
+						if sh.M-m1 <= GemvMaxRows {
+							m1 = sh.M // a short last block joins this one
+						}
+						matMulT(im, 2, got[m0*sh.N:m1*sh.N], x[m0*sh.K:m1*sh.K], w, b, m1-m0, sh.N, sh.K)
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(whole[i]) {
+							t.Fatalf("%s M%d N%d K%d bias=%v blocks of %d: out[%d] = %g, one call gives %g", im.name, sh.M, sh.N, sh.K, b != nil, blk, i, got[i], whole[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -30,12 +30,20 @@ type tuning struct {
 	padX bool
 }
 
+// GemvMaxRows is the largest number of rows of x that MatMulT computes as
+// dot products (the memory-bound decode path). With more rows it runs the
+// blocked path, where each output row's value does not depend on the
+// number of rows in the call (edge tiles accumulate from zero and add to
+// the output exactly as full tiles do): callers may split the rows of a
+// product into blocks of more than GemvMaxRows rows and get the same bits.
+const GemvMaxRows = 5
+
 // padKMultiple: for K a multiple of this, rows of x are 4 KiB-aligned apart
 // and an mc×kc block of x would map to few cache sets.
 const padKMultiple = 1024
 
 func defaultTuning() tuning {
-	return tuning{kc: 256, nc: 256, mc: 144, gemvMaxM: 5, gemvRows: 32, padX: true}
+	return tuning{kc: 256, nc: 256, mc: 144, gemvMaxM: GemvMaxRows, gemvRows: 32, padX: true}
 }
 
 func checkArgs(out, x, w, bias []float32, M, N, K int) {
