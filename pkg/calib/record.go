@@ -2,8 +2,8 @@ package calib
 
 import (
 	"fmt"
-	"runtime"
 
+	"github.com/qnnkit/qnnkit/pkg/kernels"
 	"github.com/qnnkit/qnnkit/pkg/model"
 )
 
@@ -47,32 +47,67 @@ func NewRecorder(w *model.Weights, st *Stats, noBias bool) *Recorder {
 }
 
 // Sample runs one prefill over tokens (a fresh sequence, like one
-// model(**inputs) call) and records every Linear call.
+// model(**inputs) call) and records every Linear call. lm_head runs in
+// blocks of rows (HeadRows), so the sample's [tokens][vocab] logits never
+// exist at once: memory does not depend on the sample length's product
+// with the vocabulary.
 func (r *Recorder) Sample(tokens []int) error {
-	var hookErr error
-	var last *model.Linear // the last decoder layer's down_proj
-	if n := len(r.Model.W.Layers); n > 0 {
-		last = &r.Model.W.Layers[n-1].Down
+	m := r.Model
+	c := m.W.Config
+	for i, t := range tokens {
+		if t < 0 || t >= c.VocabSize {
+			return fmt.Errorf("calib: sample token %d at index %d is outside the vocabulary [0,%d)", t, i, c.VocabSize)
+		}
 	}
-	r.Model.Hook = func(l *model.Linear, in, out []float32, rows int) {
+	var hookErr error
+	m.Hook = func(l *model.Linear, in, out []float32, rows int) {
 		if hookErr == nil {
 			hookErr = r.Record(l, in, out, rows)
 		}
-		if l == last {
-			// Collect the decoder layers' garbage before the
-			// [tokens][vocab] logits are allocated: the sample's heap
-			// peak is then the live data plus the logits, instead of
-			// depending on where the logits fall in a GC cycle (up to
-			// one cycle's garbage more, and the most unlucky of many
-			// samples sets the peak RSS of a run).
-			runtime.GC()
+	}
+	defer func() { m.Hook = nil }()
+	rows := len(tokens)
+	x := m.Embed(tokens)
+	for i := range m.W.Layers {
+		if err := m.LayerForward(i, x, rows, nil); err != nil {
+			return err
+		}
+		if hookErr != nil {
+			return hookErr
 		}
 	}
-	defer func() { r.Model.Hook = nil }()
-	if _, err := r.Model.Forward(tokens, nil); err != nil {
-		return err
-	}
+	r.Head(x, rows)
 	return hookErr
+}
+
+// HeadRows is the largest block of rows Head passes to lm_head at once.
+const HeadRows = 64
+
+// Head applies the final norm and lm_head to rows rows of the residual
+// stream x in blocks of at most HeadRows rows, calling the model's hook
+// once per block. Every block has more rows than the matrix-vector path of
+// pkg/kernels takes (a short last block joins the one before it), so each
+// row's logits are bit-identical to those of one call over all rows.
+func (r *Recorder) Head(x []float32, rows int) {
+	hid := r.Model.W.Config.HiddenSize
+	for _, b := range headBlocks(rows) {
+		r.Model.Logits(x[b[0]*hid:b[1]*hid], b[1]-b[0])
+	}
+}
+
+// headBlocks splits [0, rows) into blocks of HeadRows rows; a last block
+// of kernels.GemvMaxRows rows or fewer is merged into the previous one.
+func headBlocks(rows int) [][2]int {
+	var bs [][2]int
+	for r0 := 0; r0 < rows; r0 += HeadRows {
+		r1 := min(r0+HeadRows, rows)
+		if n := len(bs); n > 0 && r1-r0 <= kernels.GemvMaxRows {
+			bs[n-1][1] = r1
+			break
+		}
+		bs = append(bs, [2]int{r0, r1})
+	}
+	return bs
 }
 
 // Record adds one Linear call (in [rows][l.In], out [rows][l.Out] with the

@@ -44,9 +44,10 @@ type accum struct {
 	added int64 // values added so far (in this Stats)
 	keep  int   // how many of the largest values determine top_0_1: N − index
 
-	keys []uint32 // candidates (order keys); after compact: the largest ≤ keep
+	keys keyStore // candidates (order keys); after compact: the largest ≤ keep
 	full bool     // keys holds exactly keep values and thr is their minimum
 	thr  uint32
+	init bool // keys is initialized
 
 	nan, posInf, negInf int64
 	sum                 [255]int64     // Σ signed mantissa per exponent field
@@ -183,9 +184,7 @@ func keyValue(k uint32) float32 {
 
 func (a *accum) add(values []float32, absmax bool) {
 	a.added += int64(len(values))
-	if a.keys == nil {
-		a.keys = a.allocKeys(a.capacity())
-	}
+	a.initKeys()
 	// m² < 2^48, so a uint64 bucket takes 2^16 squares before it must be
 	// folded into the 128-bit total.
 	const block = 1 << 16
@@ -223,8 +222,8 @@ func (a *accum) add(values []float32, absmax bool) {
 			if full && k <= thr {
 				continue
 			}
-			a.keys = append(a.keys, k)
-			if len(a.keys) == cap(a.keys) {
+			a.keys.buf = append(a.keys.buf, k)
+			if len(a.keys.buf) == cap(a.keys.buf) {
 				a.compact()
 				full, thr = a.full, a.thr
 			}
@@ -240,83 +239,27 @@ func (a *accum) add(values []float32, absmax bool) {
 	}
 }
 
-// capacity is the candidate buffer size: the kept values plus room for
-// new candidates between two selections. keep/32 of room saved only 1.1
-// MB of peak RSS at 64 samples (3.1 M kept keys) but made Add 1.4–1.8×
-// slower (BenchmarkAdd), so the room stays keep/8.
-func (a *accum) capacity() int {
-	return a.keep + max(a.keep/8, 1024)
+// room is the number of new candidates buffered between two merges into
+// the compressed kept set: keep/8 (at least 1024) costs half a byte per
+// kept key and keeps the merges rare.
+func (a *accum) room() int {
+	return max(a.keep/8, 1024)
+}
+
+func (a *accum) initKeys() {
+	if !a.init {
+		a.keys.init(a, a.keep, a.room())
+		a.init = true
+	}
 }
 
 // compact keeps only the largest keep candidates.
 func (a *accum) compact() {
-	if len(a.keys) < a.keep {
-		return
+	a.initKeys()
+	n, least := a.keys.compact(a.keep)
+	if n == a.keep {
+		a.full, a.thr = true, least
 	}
-	if len(a.keys) > a.keep {
-		selectLargest(a.keys, a.keep)
-		a.keys = a.keys[:a.keep]
-	}
-	a.thr = slices.Min(a.keys)
-	a.full = true
-}
-
-// selectLargest reorders v so that its first k elements are the k largest
-// (in any order). Quickselect with median-of-three pivots; falls back to a
-// full sort when partitioning degenerates.
-func selectLargest(v []uint32, k int) {
-	lo, hi := 0, len(v) // the boundary k lies in [lo, hi)
-	budget := 2 * bits.Len(uint(len(v)))
-	for hi-lo > 16 {
-		if budget == 0 {
-			slices.SortFunc(v[lo:hi], func(x, y uint32) int {
-				if x > y {
-					return -1
-				}
-				if x < y {
-					return 1
-				}
-				return 0
-			})
-			return
-		}
-		budget--
-		mid := lo + (hi-lo)/2
-		a, b, c := v[lo], v[mid], v[hi-1]
-		p := max(min(a, b), min(max(a, b), c))
-		// three-way partition, descending: [> p][== p][< p]
-		lt, i, gt := lo, lo, hi
-		for i < gt {
-			switch x := v[i]; {
-			case x > p:
-				v[lt], v[i] = v[i], v[lt]
-				lt++
-				i++
-			case x < p:
-				gt--
-				v[gt], v[i] = v[i], v[gt]
-			default:
-				i++
-			}
-		}
-		switch {
-		case k <= lt:
-			hi = lt
-		case k >= gt:
-			lo = gt
-		default:
-			return // the boundary falls inside the run of pivots
-		}
-	}
-	slices.SortFunc(v[lo:hi], func(x, y uint32) int {
-		if x > y {
-			return -1
-		}
-		if x < y {
-			return 1
-		}
-		return 0
-	})
 }
 
 // Merge adds the statistics of other (for example another shard of the same
@@ -359,18 +302,19 @@ func (a *accum) merge(b *accum) {
 		a.sq[e][1], c = bits.Add64(a.sq[e][1], b.sq[e][1], 0)
 		a.sq[e][0] += b.sq[e][0] + c
 	}
-	if a.keys == nil {
-		a.keys = a.allocKeys(a.capacity())
-	}
-	for _, k := range b.keys {
-		if a.full && k <= a.thr {
-			continue
+	a.initKeys()
+	b.compact()
+	b.keys.forEach(func(ks []uint32) {
+		for _, k := range ks {
+			if a.full && k <= a.thr {
+				continue
+			}
+			a.keys.buf = append(a.keys.buf, k)
+			if len(a.keys.buf) == cap(a.keys.buf) {
+				a.compact()
+			}
 		}
-		a.keys = append(a.keys, k)
-		if len(a.keys) == cap(a.keys) {
-			a.compact()
-		}
-	}
+	})
 }
 
 // Complete reports whether every planned value has been added.
@@ -395,10 +339,10 @@ func (s *Stats) Result() (*ScaleFile, error) {
 				return nil, fmt.Errorf("calib: layer %q %s: %d values recorded, %d planned", l, Direction(d), a.added, a.n)
 			}
 			a.compact()
-			if len(a.keys) != a.keep {
-				return nil, fmt.Errorf("calib: layer %q %s: internal error: %d candidates, want %d", l, Direction(d), len(a.keys), a.keep)
+			if a.keys.n != a.keep || !a.full {
+				return nil, fmt.Errorf("calib: layer %q %s: internal error: %d candidates, want %d", l, Direction(d), a.keys.n, a.keep)
 			}
-			ori[d] = float64(keyValue(slices.Max(a.keys)))
+			ori[d] = float64(keyValue(a.keys.max()))
 			top[d] = float64(keyValue(a.thr))
 			st[d] = a.meanStd()
 		}

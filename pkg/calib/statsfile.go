@@ -83,10 +83,8 @@ func WriteStats(w io.Writer, s *Stats, m Meta) error {
 			put(a.sq[:])
 			put(a.full)
 			put(a.thr)
-			put(uint64(len(a.keys)))
-			for k := 0; k < len(a.keys) && err == nil; k += 4096 {
-				put(a.keys[k:min(k+4096, len(a.keys))]) // bounded temporary buffers
-			}
+			put(uint64(a.keys.n))
+			a.keys.forEach(func(ks []uint32) { put(ks) }) // one slot's keys at a time
 		}
 	}
 	if err != nil {
@@ -185,9 +183,22 @@ func ReadStats(r io.Reader) (*Stats, Meta, error) {
 				rerr = fmt.Errorf("layer %q %s: inconsistent counts (planned %d, added %d, kept %d)", l, Direction(d), a.n, a.added, nk)
 				break
 			}
-			a.keys = a.allocKeys(a.capacity())[:nk]
-			get(a.keys)
-			if rerr == nil && a.full && (len(a.keys) != a.keep || slices.Min(a.keys) != a.thr) {
+			full, thr := a.full, a.thr
+			a.full, a.thr = false, 0
+			a.initKeys()
+			chunk := make([]uint32, 4096)
+			for left := int(nk); left > 0 && rerr == nil; left -= len(chunk) {
+				chunk = chunk[:min(left, len(chunk))]
+				get(chunk)
+				for _, k := range chunk {
+					a.keys.buf = append(a.keys.buf, k)
+					if len(a.keys.buf) == cap(a.keys.buf) {
+						a.compact()
+					}
+				}
+			}
+			a.compact()
+			if rerr == nil && (a.keys.n != int(nk) || a.full != full || (full && a.thr != thr)) {
 				rerr = fmt.Errorf("layer %q %s: inconsistent candidate set", l, Direction(d))
 			}
 			pair[d] = a

@@ -65,7 +65,7 @@ func runStream(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.RotationSaved = saved
+	res.RotationSaved, res.Seed = saved, o.drawnSeed
 	var rt *rotate.Rotator
 	if rot != nil {
 		if rt, err = rotate.NewRotator(cfg, rot, rotate.Options{}); err != nil {
@@ -166,11 +166,10 @@ func runStream(o Options) (*Result, error) {
 		}
 	}
 	for s := range samples {
-		rec.Model.Logits(xs[s], lengths[s])
+		rec.Head(xs[s], lengths[s])
 		if hookErr != nil {
 			return nil, fmt.Errorf("profile: sample %d: %w", s, hookErr)
 		}
-		debug.FreeOSMemory() // the sample's [tokens][vocab] logits
 	}
 	digestLinear(&digest, &w.LMHead)
 	progress("lm_head")
