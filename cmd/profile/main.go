@@ -149,7 +149,7 @@ func run(_ context.Context, cmd *cli.Command) error {
 	if err := report(cmd, res.Scale, cfg.Profile.OutputPath, threshold, clipAll); err != nil {
 		return err
 	}
-	return manifest.Write(cmd, profileRun(cmd, cfg, o.Seed, res.RotationSaved), outputs(cfg.Profile.OutputPath, res.RotationSaved)...)
+	return manifest.Write(cmd, profileRun(cmd, cfg, res.Seed, res.RotationSaved), outputs(cfg.Profile.OutputPath, res.RotationSaved)...)
 }
 
 // profileRun lists a profiling run's inputs for its manifest.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -157,5 +158,59 @@ func TestShortName(t *testing.T) {
 		if got := shortName(in); got != want {
 			t.Errorf("shortName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// A random_rotate run without --seed records the seed it drew in the
+// manifest, and --seed with that value reproduces its rotation and scales.
+func TestDrawnSeedInManifest(t *testing.T) {
+	dir := t.TempDir()
+	exe := buildProfile(t, dir)
+	cfg := writeConfig(t, dir, 2)
+	js, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(name string, args ...string) (scale, rfile []byte, seed *uint64) {
+		t.Helper()
+		sub := filepath.Join(dir, name)
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := strings.Replace(string(js), `"tokenizer_name"`, fmt.Sprintf(`"online_rotation": true, "random_rotate": true, "save_rotation": %q, "tokenizer_name"`, filepath.Join(sub, "R.bin")), 1)
+		c = strings.Replace(c, filepath.Join(dir, "scale.json"), filepath.Join(sub, "scale.json"), 1)
+		p := filepath.Join(sub, "config.json")
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(exe, append([]string{"--config_file", p, "--quiet", "--plot", "none"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("profile %v: %v\n%s", args, err, out)
+		}
+		read := func(f string) []byte {
+			b, err := os.ReadFile(filepath.Join(sub, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		var m struct {
+			Seed *uint64 `json:"seed"`
+		}
+		if err := json.Unmarshal(read("scale.json.manifest.json"), &m); err != nil {
+			t.Fatal(err)
+		}
+		return read("scale.json"), read("R.bin"), m.Seed
+	}
+	s1, r1, seed := run("drawn")
+	if seed == nil {
+		t.Fatal("the manifest of a run without --seed records no seed")
+	}
+	s2, r2, seed2 := run("again", "--seed", fmt.Sprint(*seed))
+	if seed2 == nil || *seed2 != *seed {
+		t.Fatalf("manifest seed %v with --seed %d", seed2, *seed)
+	}
+	if !bytes.Equal(r1, r2) || !bytes.Equal(s1, s2) {
+		t.Fatalf("--seed %d (from the manifest) does not reproduce the run: R file equal %v, scale JSON equal %v", *seed, bytes.Equal(r1, r2), bytes.Equal(s1, s2))
 	}
 }

@@ -72,6 +72,8 @@ type Options struct {
 	// the result is the same, but there are no per-sample checkpoints
 	// (Resume, Shards and StopAfter are refused).
 	Stream bool
+
+	drawnSeed *uint64 // the seed random_rotate used (set by chooseRotation)
 }
 
 // Result describes a finished (or stopped) run.
@@ -85,6 +87,10 @@ type Result struct {
 	StatsPath string
 	// RotationSaved is the R file written ("" if none).
 	RotationSaved string
+	// Seed is the seed random_rotate drew the rotation from: Options.Seed
+	// or, without it, the random seed drawn (so the manifest can record
+	// it). Nil when no rotation was drawn.
+	Seed *uint64
 	// Samples and Tokens count the whole plan.
 	Samples, Tokens int
 	// Recorded is the number of samples recorded by this invocation.
@@ -158,7 +164,7 @@ func Run(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res.RotationSaved = saved
+	res.RotationSaved, res.Seed = saved, o.drawnSeed
 
 	if o.TokensOut != "" {
 		if err := writeTokens(o.TokensOut, samples); err != nil {
@@ -396,6 +402,7 @@ func chooseRotation(o *Options, c *model.Config, resuming, sharded bool) (*rotat
 			seed = binary.LittleEndian.Uint64(b[:])
 			o.logf("profile: random rotation seed %d", seed)
 		}
+		o.drawnSeed = &seed
 		if rot, err = rotate.NewRotation(c.HiddenSize, c.HeadDim, c.NumLayers, seed); err != nil {
 			return nil, "", "", fmt.Errorf("profile: %w", err)
 		}
