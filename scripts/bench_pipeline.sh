@@ -23,6 +23,11 @@
 # machine may be shared: compare CPU time with wall time); "in"/"out" are
 # file bytes.
 #
+# Disk: the script first times writing 2 GB with fsync (dd) in the work
+# directory; every step that writes a file also prints the time that file
+# alone takes at that speed ("disk-bound") and wall / disk-bound: a ratio
+# near 1 means the step runs at the speed of the disk.
+#
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
 # directory of the chosen shape to reuse instead of generating one).
@@ -58,6 +63,13 @@ if [ ! -f "$M/model.safetensors" ]; then
 	"$BIN/gensynth" --shape="$SHAPE" --seed=1 "$M"
 	echo "[gensynth] $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 fi
+# Reference: sequential write speed of the work directory's disk, with
+# fsync, measured in this run (the steps write through the page cache and
+# fsync at the end).
+DISK_MBS=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count=2048 conv=fsync 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") t = $(i-1); print 2048*1048576/1e6/t }')
+rm -f "$W/dd.bin"
+echo "disk: $DISK_MBS MB/s sequential write with fsync (dd, 2 GB)"
+
 CK_BYTES=$(stat -c %s "$M/model.safetensors")
 PARAMS=$((CK_BYTES / 2)) # bf16: 2 bytes per parameter (the header is negligible)
 F32_BYTES=$((PARAMS * 4))
@@ -126,9 +138,14 @@ step() {
 	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
 	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
 	local line
-	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" 'BEGIN {
-		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB  %s",
-			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9, x
+	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" 'BEGIN {
+		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB",
+			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9
+		if (ob > 0 && d > 0) {
+			b = ob/1e6/d
+			printf "  disk-bound %5.1f s (wall/disk-bound %.2f)", b, s/b
+		}
+		printf "  %s", x
 	}')
 	echo "$line"
 	SUMMARY+=("$line")
@@ -175,6 +192,6 @@ else
 fi
 
 echo
-echo "bench_pipeline $MODE summary ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+echo "bench_pipeline $MODE summary ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); disk $DISK_MBS MB/s with fsync):"
 printf '%s\n' "${SUMMARY[@]}"
 exit $status
