@@ -25,6 +25,7 @@ type q4kLanes struct {
 	bIs    [8]float32 // inverse scale that produced the best levels
 	dMask  [8]uint32  // all ones where the candidate's D > 0
 	cIs    [8]float32 // the candidate's inverse scale
+	tMin   [8]float32 // true minimum of the values
 	nums   [21]float32
 }
 

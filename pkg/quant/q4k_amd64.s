@@ -30,7 +30,8 @@
 #define OBIS 4480
 #define ODMASK 4512
 #define OCIS 4544
-#define ONUMS 4576
+#define OTMIN 4576
+#define ONUMS 4608
 
 // 32-bit constants, broadcast from memory (a legacy-SSE move into an XMM
 // register after 256-bit instructions costs hundreds of cycles on Zen 3).
@@ -43,7 +44,8 @@ DATA q4kConst<>+20(SB)/4, $0x7FFFFFFF // |x| mask
 DATA q4kConst<>+24(SB)/4, $0x41700000 // 15.0
 DATA q4kConst<>+28(SB)/4, $0x3F800000 // 1.0
 DATA q4kConst<>+32(SB)/4, $0x80000000 // sign bit
-GLOBL q4kConst<>(SB), RODATA|NOPTR, $36
+DATA q4kConst<>+36(SB)/4, $0x4A742400 // 4.0e6 < 2^22 − 1
+GLOBL q4kConst<>(SB), RODATA|NOPTR, $40
 
 // 0x00400000 and 0 as whole vectors, memory operands of the interleaved
 // candidate loop (which has no registers left for them).
@@ -192,6 +194,7 @@ wloop:
 	VMOVUPS Y3, OMAX(DI)
 
 	// if min > 0 { min = 0 }; eq = max == min.
+	VMOVUPS Y2, OTMIN(DI)
 	VCMPPS  $1, Y2, Y11, Y6
 	VANDNPS Y2, Y6, Y2
 	VMOVUPS Y2, OBMIN(DI)
@@ -239,8 +242,6 @@ first:
 	// b). As in ggml, min is the running best min: a kept candidate changes
 	// the next ones' iscale and x − min.
 	BCAST32(0, Y13)
-	BCAST32(4, Y14)
-	BCAST32(12, Y15)
 	XORQ BX, BX
 
 cand:
@@ -255,15 +256,93 @@ cand:
 	VDIVPS       Y11, Y12, Y1 // iscale b
 	VMOVUPS      Y0, OCIS(DI)
 	VMOVUPS      Y1, OCIS(DX)
-	VXORPS       Y4, Y4, Y4 // sumL a
-	VXORPS       Y5, Y5, Y5 // sumL2 a
-	VXORPS       Y6, Y6, Y6 // sumXL a
-	VXORPS       Y7, Y7, Y7 // sumL b
-	VXORPS       Y8, Y8, Y8 // sumL2 b
-	VXORPS       Y9, Y9, Y9 // sumXL b
-	MOVQ         DI, R9
-	MOVQ         DX, R10
-	MOVQ         $32, CX
+
+	// Fast path check. t = iscale·(x − min) is monotonic in x, so every t
+	// of a lane lies between its values at x = max and x = the true min.
+	// When all of them are below 4e6 in magnitude (so finite), rounding by
+	// (t + 1.5·2^23) − 1.5·2^23 and clamping in float32 equals
+	// clampInt(nearestInt(t), 0, 15) exactly; lanes with max == min (whose
+	// results are discarded) do not count. Otherwise the integer path runs.
+	BCAST32(20, Y14)
+	BCAST32(36, Y15)
+	VMULPS    Y10, Y0, Y10
+	VMOVUPS   OTMIN(DI), Y12
+	VSUBPS    Y2, Y12, Y12
+	VMULPS    Y12, Y0, Y12
+	VANDPS    Y14, Y10, Y10
+	VANDPS    Y14, Y12, Y12
+	VCMPPS    $1, Y15, Y10, Y10
+	VCMPPS    $1, Y15, Y12, Y12
+	VANDPS    Y12, Y10, Y10
+	VORPS     OEQ(DI), Y10, Y10
+	VMULPS    Y11, Y1, Y11
+	VMOVUPS   OTMIN(DX), Y12
+	VSUBPS    Y3, Y12, Y12
+	VMULPS    Y12, Y1, Y12
+	VANDPS    Y14, Y11, Y11
+	VANDPS    Y14, Y12, Y12
+	VCMPPS    $1, Y15, Y11, Y11
+	VCMPPS    $1, Y15, Y12, Y12
+	VANDPS    Y12, Y11, Y11
+	VORPS     OEQ(DX), Y11, Y11
+	VANDPS    Y11, Y10, Y10
+	VMOVMSKPS Y10, AX
+
+	VXORPS Y4, Y4, Y4 // sumL a
+	VXORPS Y5, Y5, Y5 // sumL2 a
+	VXORPS Y6, Y6, Y6 // sumXL a
+	VXORPS Y7, Y7, Y7 // sumL b
+	VXORPS Y8, Y8, Y8 // sumL2 b
+	VXORPS Y9, Y9, Y9 // sumXL b
+	MOVQ   DI, R9
+	MOVQ   DX, R10
+	MOVQ   $32, CX
+	CMPQ   AX, $0xFF
+	JNE    exact
+
+	VXORPS Y14, Y14, Y14 // 0.0
+	BCAST32(24, Y15)     // 15.0
+
+fast:
+	VMOVUPS OX(R9), Y10
+	VSUBPS  Y2, Y10, Y11
+	VMULPS  Y11, Y0, Y11
+	VADDPS  Y13, Y11, Y11
+	VSUBPS  Y13, Y11, Y11
+	VMAXPS  Y14, Y11, Y11 // t > 0 ? t : 0
+	VMINPS  Y15, Y11, Y11 // t < 15 ? t : 15
+	VMOVUPS Y11, OLA(R9)
+	VMULPS  OW(R9), Y11, Y12
+	VADDPS  Y12, Y4, Y4
+	VMULPS  Y11, Y12, Y11
+	VADDPS  Y11, Y5, Y5
+	VMULPS  Y10, Y12, Y10
+	VADDPS  Y10, Y6, Y6
+
+	VMOVUPS OX(R10), Y10
+	VSUBPS  Y3, Y10, Y11
+	VMULPS  Y11, Y1, Y11
+	VADDPS  Y13, Y11, Y11
+	VSUBPS  Y13, Y11, Y11
+	VMAXPS  Y14, Y11, Y11
+	VMINPS  Y15, Y11, Y11
+	VMOVUPS Y11, OLA(R10)
+	VMULPS  OW(R10), Y11, Y12
+	VADDPS  Y12, Y7, Y7
+	VMULPS  Y11, Y12, Y11
+	VADDPS  Y11, Y8, Y8
+	VMULPS  Y10, Y12, Y10
+	VADDPS  Y10, Y9, Y9
+
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  fast
+	JMP  post
+
+exact:
+	BCAST32(4, Y14)
+	BCAST32(12, Y15)
 
 inner:
 	VMOVUPS   OX(R9), Y10
@@ -305,6 +384,7 @@ inner:
 	DECQ CX
 	JNZ  inner
 
+post:
 	// D = sumW·sumL2 − sumL²; thisScale, thisMin as in the C code.
 	// Block a: sums Y4..Y6 → thisScale Y0, thisMin Y1.
 	VMOVUPS   OSUMW(DI), Y10

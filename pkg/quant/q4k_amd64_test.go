@@ -27,7 +27,8 @@ func TestQ4KLanesLayout(t *testing.T) {
 		{"lMin", unsafe.Offsetof(s.lMin), 4352}, {"bMad", unsafe.Offsetof(s.bMad), 4384},
 		{"bScale", unsafe.Offsetof(s.bScale), 4416}, {"bMin", unsafe.Offsetof(s.bMin), 4448},
 		{"bIs", unsafe.Offsetof(s.bIs), 4480}, {"dMask", unsafe.Offsetof(s.dMask), 4512},
-		{"cIs", unsafe.Offsetof(s.cIs), 4544}, {"nums", unsafe.Offsetof(s.nums), 4576},
+		{"cIs", unsafe.Offsetof(s.cIs), 4544}, {"tMin", unsafe.Offsetof(s.tMin), 4576},
+		{"nums", unsafe.Offsetof(s.nums), 4608},
 	} {
 		if c.got != c.want {
 			t.Errorf("q4kLanes.%s at offset %d, the assembly expects %d", c.name, c.got, c.want)
@@ -145,4 +146,44 @@ func BenchmarkQ4KScalesAVX2(b *testing.B) {
 		k := (2 * i) % 64
 		q4kScalesAVX2(&x[k*QK_K], &x[(k+1)*QK_K], &s[0], &s[1])
 	}
+}
+
+// FuzzQ4KAVX2 compares the AVX2 and portable Q4_K quantizers on two (or,
+// for short inputs, one) super-blocks built from arbitrary float32 bit
+// patterns (non-finite ones replaced by a finite value).
+func FuzzQ4KAVX2(f *testing.F) {
+	if !haveAVX2 {
+		f.Skip("no AVX2 on this CPU: the portable path is the only one")
+	}
+	f.Add([]byte{0, 0, 0, 0}, uint8(0))
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0, 0, 0x80, 0xbf}, uint8(3))
+	f.Add([]byte{0xff, 0xff, 0x7f, 0x7f, 1, 0, 0, 0}, uint8(7))
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}, uint8(200))
+	f.Fuzz(func(t *testing.T, raw []byte, mode uint8) {
+		nb := 1 + int(mode&1)
+		x := make([]float32, nb*QK_K)
+		if len(raw) >= 4 {
+			for i := range x {
+				k := (i * 4) % (len(raw) - len(raw)%4)
+				v := math.Float32frombits(uint32(raw[k]) | uint32(raw[k+1])<<8 | uint32(raw[k+2])<<16 | uint32(raw[k+3])<<24)
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					v = float32(i%7) - 3
+				}
+				if mode&2 != 0 && (i/32)%3 == 1 {
+					v = x[i-32] // repeat a sub-block
+				}
+				if mode&4 != 0 && (i/32)%4 == 2 {
+					v = float32(mode) // constant sub-block
+				}
+				x[i] = v
+			}
+		}
+		want := make([]byte, nb*BlockQ4KBytes)
+		got := make([]byte, nb*BlockQ4KBytes)
+		quantizeQ4KGeneric(want, x, nb)
+		quantizeQ4KAVX2(got, x, nb)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("AVX2 %x\nportable %x\ninput %v", got, want, x)
+		}
+	})
 }
