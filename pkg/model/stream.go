@@ -90,11 +90,12 @@ func loadF32(ck *checkpoint.Checkpoint, name string, shape ...int) ([]float32, e
 		return nil, fmt.Errorf("%s: tensor %s: %w", ck.Path, name, err)
 	}
 	v := make([]float32, t.NumElements())
-	if err := tensor.ToFloat32(t.DType, raw, v); err != nil {
+	i, err := tensor.ToFloat32Finite(t.DType, raw, v)
+	if err != nil {
 		return nil, fmt.Errorf("%s: tensor %s: %w", ck.Path, name, err)
 	}
 	releaseMapped(raw)
-	if i := firstNonFinite(v); i >= 0 {
+	if i >= 0 {
 		return nil, fmt.Errorf("%s: tensor %q has a non-finite value (%v) at element %d", ck.Path, name, v[i], i)
 	}
 	return v, nil
@@ -150,10 +151,11 @@ func LoadEmbeddingRows(ck *checkpoint.Checkpoint, cfg *Config, ids []int) ([]flo
 			return nil, fmt.Errorf("%s: token %d at index %d is outside the vocabulary [0,%d)", ck.Path, id, r, cfg.VocabSize)
 		}
 		dst := out[r*h : (r+1)*h]
-		if err := tensor.ToFloat32(t.DType, raw[id*h*es:(id+1)*h*es], dst); err != nil {
+		i, err := tensor.ToFloat32Finite(t.DType, raw[id*h*es:(id+1)*h*es], dst)
+		if err != nil {
 			return nil, fmt.Errorf("%s: tensor %s row %d: %w", ck.Path, name, id, err)
 		}
-		if i := firstNonFinite(dst); i >= 0 {
+		if i >= 0 {
 			return nil, fmt.Errorf("%s: tensor %q has a non-finite value (%v) at element %d", ck.Path, name, dst[i], id*h+i)
 		}
 	}

@@ -161,9 +161,7 @@ func ToFloat32(d DType, raw []byte, dst []float32) error {
 			dst[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 		}
 	case BF16:
-		for i := range dst {
-			dst[i] = BF16ToF32(le.Uint16(raw[2*i:]))
-		}
+		bf16ToF32(dst, raw)
 	case F16:
 		for i := range dst {
 			dst[i] = F16ToF32(le.Uint16(raw[2*i:]))

@@ -92,3 +92,44 @@ func TestToFloat32(t *testing.T) {
 		t.Error("unknown dtype accepted")
 	}
 }
+
+// ToFloat32Finite converts every bf16 pattern exactly (the assembly kernel,
+// the scalar tail and the parallel chunks alike) and finds the first NaN
+// or Inf, for lengths around the kernel's width and the chunk size.
+func TestToFloat32Finite(t *testing.T) {
+	for _, n := range []int{0, 1, 15, 16, 17, 1 << 16, 1<<20 + 1, 3<<20 + 5} {
+		for _, bad := range []int{-1, 0, n / 2, n - 1} {
+			if bad >= n || (bad == 0 && n == 0) {
+				continue
+			}
+			raw := make([]byte, 2*n)
+			for i := range n {
+				b := uint16(i * 40503)
+				if b&0x7f80 == 0x7f80 {
+					b &^= 0x0080 // keep the values finite but for bad
+				}
+				if i == bad {
+					b = 0x7f80 | uint16(i%2)<<15 | uint16(i%3) // ±Inf or NaN
+				}
+				raw[2*i], raw[2*i+1] = byte(b), byte(b>>8)
+			}
+			dst := make([]float32, n)
+			got, err := ToFloat32Finite(BF16, raw, dst)
+			if err != nil || got != bad {
+				t.Fatalf("n %d bad %d: got %d, %v", n, bad, got, err)
+			}
+			for i := range n {
+				if want := math.Float32bits(BF16ToF32(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)); math.Float32bits(dst[i]) != want {
+					t.Fatalf("n %d: element %d = %#x, want %#x", n, i, math.Float32bits(dst[i]), want)
+				}
+			}
+			f32 := Float32Bytes(dst)
+			if got, err := ToFloat32Finite(F32, f32, make([]float32, n)); err != nil || got != bad {
+				t.Fatalf("F32 n %d bad %d: got %d, %v", n, bad, got, err)
+			}
+		}
+	}
+	if _, err := ToFloat32Finite(BF16, make([]byte, 3), make([]float32, 2)); err == nil {
+		t.Error("3 bytes accepted for 2 bf16 values")
+	}
+}
