@@ -27,16 +27,22 @@ func BenchmarkRightMul(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			e := newEngine(defaultWorkers())
 			b.SetBytes(int64(4 * len(w)))
+			cpu0, n := cpuSeconds(), 0
 			for b.Loop() {
 				e.rightMul(w, op)
+				n++
 			}
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(n), "cpu-s/op")
 		})
 		b.Run("leftT/"+name, func(b *testing.B) {
 			e := newEngine(defaultWorkers())
 			b.SetBytes(int64(4 * len(w)))
+			cpu0, n := cpuSeconds(), 0
 			for b.Loop() {
 				e.leftMulT(w, tc.rows, op)
+				n++
 			}
+			b.ReportMetric((cpuSeconds()-cpu0)/float64(n), "cpu-s/op")
 		})
 	}
 }
