@@ -54,6 +54,9 @@ type Manifest struct {
 	Seed    *uint64 `json:"seed,omitempty"`
 	Inputs  []File  `json:"inputs"`
 	Outputs []File  `json:"outputs"`
+
+	// known are outputs hashed while they were written, by path.
+	known map[string]File
 }
 
 // Release is qnnkit's version number, recorded in every manifest.
@@ -182,14 +185,27 @@ func (m *Manifest) AddCheckpoint(path string) error {
 	return nil
 }
 
-// Commit hashes the outputs (already committed files) and writes the
-// manifest, listing all of them, next to each: OUT.manifest.json.
+// SetOutputHash records the size and SHA-256 (hex) of output path,
+// computed while it was written, so that Commit does not read it back.
+func (m *Manifest) SetOutputHash(path string, size int64, sha256 string) {
+	if m.known == nil {
+		m.known = map[string]File{}
+	}
+	m.known[path] = File{Path: path, Size: size, SHA256: sha256}
+}
+
+// Commit hashes the outputs (already committed files; those given to
+// SetOutputHash are not read again) and writes the manifest, listing all
+// of them, next to each: OUT.manifest.json.
 func (m *Manifest) Commit(outputs ...string) error {
 	m.Outputs = m.Outputs[:0]
 	for _, p := range outputs {
-		f, err := hashFile("", p)
-		if err != nil {
-			return fmt.Errorf("manifest: output %s: %w", p, err)
+		f, ok := m.known[p]
+		if !ok {
+			var err error
+			if f, err = hashFile("", p); err != nil {
+				return fmt.Errorf("manifest: output %s: %w", p, err)
+			}
 		}
 		m.Outputs = append(m.Outputs, f)
 	}
@@ -217,13 +233,60 @@ type Run struct {
 	Config string  // config file path ("" if none)
 	Seed   *uint64 // rotation seed, if one was given
 	Inputs []Input
+	// Hashed are outputs whose Size and SHA256 were computed while they
+	// were written (Path as passed to Write); other outputs are read back.
+	Hashed []File
 }
 
 // Write is the one call a command makes after committing its outputs: it
 // builds the manifest of cmd's run r and writes it next to every output.
 func Write(cmd *cli.Command, r Run, outputs ...string) error {
-	m := New(cmd)
-	m.Seed = r.Seed
+	return Start(cmd, r).Finish(outputs...)
+}
+
+// Pending is a manifest whose inputs are being hashed (see Start).
+type Pending struct {
+	m    *Manifest
+	r    Run
+	err  error
+	done chan struct{}
+}
+
+// Start begins the manifest of cmd's run r and hashes r's config and
+// inputs in the background, so that a command can hash its inputs while
+// it computes its outputs; Finish completes it. The inputs are hashed as
+// they are when Start is called (a command reads them after that).
+func Start(cmd *cli.Command, r Run) *Pending {
+	p := &Pending{m: New(cmd), r: r, done: make(chan struct{})}
+	p.m.Seed = r.Seed
+	go func() {
+		defer close(p.done)
+		p.err = p.m.addInputs(r)
+	}()
+	return p
+}
+
+// Finish waits for the inputs' hashes, records r.Hashed and any hash
+// given to SetOutputHash, hashes the other outputs (already committed
+// files) and writes the manifest next to every output.
+func (p *Pending) Finish(outputs ...string) error {
+	<-p.done
+	if p.err != nil {
+		return p.err
+	}
+	for _, f := range p.r.Hashed {
+		p.m.SetOutputHash(f.Path, f.Size, f.SHA256)
+	}
+	return p.m.Commit(outputs...)
+}
+
+// SetOutputHash is Manifest.SetOutputHash for the pending manifest.
+func (p *Pending) SetOutputHash(path string, size int64, sha256 string) {
+	p.r.Hashed = append(p.r.Hashed, File{Path: path, Size: size, SHA256: sha256})
+}
+
+// addInputs records r's config and inputs.
+func (m *Manifest) addInputs(r Run) error {
 	if r.Config != "" {
 		if err := m.SetConfig(r.Config); err != nil {
 			return err
@@ -240,7 +303,7 @@ func Write(cmd *cli.Command, r Run, outputs ...string) error {
 			return err
 		}
 	}
-	return m.Commit(outputs...)
+	return nil
 }
 
 // Read decodes the manifest at path.

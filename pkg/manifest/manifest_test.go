@@ -137,3 +137,71 @@ func TestMissingInput(t *testing.T) {
 		t.Fatalf("want an error naming the file, got %v", err)
 	}
 }
+
+// Start+Finish (inputs hashed in the background) writes the manifest Write
+// writes, and an output hashed while written is recorded as given, not
+// read back.
+func TestStartFinishAndHashedOutputs(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.bin")
+	out := filepath.Join(dir, "out.bin")
+	for p, data := range map[string]string{in: "input", out: "output"} {
+		if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(action func(cmd *cli.Command) error) []byte {
+		cmd := &cli.Command{Name: "tool", Action: func(_ context.Context, cmd *cli.Command) error { return action(cmd) }}
+		if err := cmd.Run(context.Background(), []string{"tool"}); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(out + Suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	r := Run{Inputs: []Input{{Role: "input", Path: in}}}
+	want := run(func(cmd *cli.Command) error { return Write(cmd, r, out) })
+	got := run(func(cmd *cli.Command) error { return Start(cmd, r).Finish(out) })
+	if !bytes.Equal(got, want) {
+		t.Errorf("Start+Finish wrote\n%s\nWrite wrote\n%s", got, want)
+	}
+	m, err := Read(out + Suffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashed := m.Outputs[0]
+	if hashed.Size != 6 || len(hashed.SHA256) != 64 {
+		t.Fatalf("output %+v", hashed)
+	}
+	// A hash given for the output is used as is (the file is not read).
+	if err := os.WriteFile(out, []byte("changed"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		action func(cmd *cli.Command) error
+	}{
+		{"Run.Hashed", func(cmd *cli.Command) error {
+			r := r
+			r.Hashed = []File{hashed}
+			return Write(cmd, r, out)
+		}},
+		{"Pending.SetOutputHash", func(cmd *cli.Command) error {
+			p := Start(cmd, r)
+			p.SetOutputHash(out, hashed.Size, hashed.SHA256)
+			return p.Finish(out)
+		}},
+	} {
+		if got := run(c.action); !bytes.Equal(got, want) {
+			t.Errorf("%s: manifest\n%s\nwant\n%s", c.name, got, want)
+		}
+	}
+	bad := &cli.Command{Name: "tool", Action: func(_ context.Context, cmd *cli.Command) error {
+		return Start(cmd, Run{Inputs: []Input{{Role: "input", Path: filepath.Join(dir, "missing")}}}).Finish(out)
+	}}
+	if err := bad.Run(context.Background(), []string{"tool"}); err == nil || !strings.Contains(err.Error(), "manifest: input") {
+		t.Errorf("missing input: err = %v", err)
+	}
+}
