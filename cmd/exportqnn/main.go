@@ -87,6 +87,9 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "model: %s\nscale file: %s\noutput model: %s (%s)\n", ec.ModelName, ec.ScaleFile, out, format)
+	// The inputs are hashed for the manifest while the model is exported.
+	pending := manifest.Start(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}, {Role: "scale_file", Path: ec.ScaleFile}}})
 	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
 		return err
@@ -104,12 +107,15 @@ func run(_ context.Context, cmd *cli.Command) error {
 	}
 	rep.Print(os.Stdout)
 	fmt.Fprintf(os.Stderr, "writing %d tensors\n", len(state))
-	if err := export.Write(out, format, state); err != nil {
+	d, err := export.WriteDigest(out, format, state)
+	if err != nil {
 		return err
 	}
+	if d.SHA256 != "" {
+		pending.SetOutputHash(out, d.Size, d.SHA256)
+	}
 	fmt.Printf("Model saved to %s\n", out)
-	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
-		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}, {Role: "scale_file", Path: ec.ScaleFile}}}, out)
+	return pending.Finish(out)
 }
 
 // checkFinite refuses a scale file whose ori or top_0_1 value is NaN or

@@ -69,6 +69,9 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	out, format := target.Path, target.Format
+	// The inputs are hashed for the manifest while the model is exported.
+	pending := manifest.Start(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
+		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}}})
 	m, err := export.OpenModel(ec.ModelConfig, os.Stderr)
 	if err != nil {
 		return err
@@ -82,10 +85,13 @@ func run(_ context.Context, cmd *cli.Command) error {
 	}
 	state := m.RotatedState()
 	fmt.Fprintf(os.Stderr, "writing %d tensors to %s (%s)\n", len(state), out, format)
-	if err := export.Write(out, format, state); err != nil {
+	d, err := export.WriteDigest(out, format, state)
+	if err != nil {
 		return err
 	}
+	if d.SHA256 != "" {
+		pending.SetOutputHash(out, d.Size, d.SHA256)
+	}
 	fmt.Printf("Model saved to %s\n", out)
-	return manifest.Write(cmd, manifest.Run{Config: cfgPath, Inputs: []manifest.Input{
-		{Role: "checkpoint", Path: ec.ModelName}, {Role: "R_path", Path: export.RotationPath(ec)}}}, out)
+	return pending.Finish(out)
 }

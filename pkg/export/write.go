@@ -72,15 +72,22 @@ func CheckOutputPath(path string) error {
 // computed in order by a goroutine running ahead of the writer (see
 // prefetch), so computing the next tensors overlaps writing the current one.
 func Write(path string, f Format, s State) error {
+	_, err := WriteDigest(path, f, s)
+	return err
+}
+
+// WriteDigest is Write that also returns the file's size and SHA-256,
+// computed from the bytes as they were written.
+func WriteDigest(path string, f Format, s State) (Digest, error) {
 	s, stop := prefetch(s, prefetchBudget)
 	defer stop()
 	switch f {
 	case PTH:
-		return WritePTH(path, s)
+		return writePTH(path, s)
 	case MLLM:
-		return WriteMLLM(path, s)
+		return writeMLLM(path, s)
 	}
-	return fmt.Errorf("unknown output format %q", f)
+	return Digest{}, fmt.Errorf("unknown output format %q", f)
 }
 
 // WritePTH writes s as torch.save(dict) would, keys in order (a plain
@@ -89,12 +96,31 @@ func Write(path string, f Format, s State) error {
 // strides (torch saved a strided view of the [out,in] storage; the values
 // are the same).
 func WritePTH(path string, s State) error {
+	_, err := writePTH(path, s)
+	return err
+}
+
+// writePTH is pth.Save of s's dict, hashing the bytes as they are written.
+func writePTH(path string, s State) (Digest, error) {
 	d := &pth.Dict{}
 	for _, t := range s {
 		d.Keys = append(d.Keys, t.Name)
 		d.Values = append(d.Values, t)
 	}
-	return pth.Save(path, d)
+	f, err := atomicfile.Create(path)
+	if err != nil {
+		return Digest{}, err
+	}
+	defer f.Abort()
+	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	if stem == "" {
+		stem = "archive"
+	}
+	w := newHashingFile(f)
+	if err := pth.Write(w, stem, d); err != nil {
+		return Digest{}, fmt.Errorf("write %s: %w", path, err)
+	}
+	return w.digest(), f.Commit()
 }
 
 // MLLMCode is converter.py's dtype mapping (spec §6.3): int8 and bool →
@@ -114,15 +140,38 @@ func MLLMCode(d tensor.DType) mllmfmt.DType {
 // WritePTH makes: same key order, dtypes by MLLMCode, elements in C order.
 // Tensors are produced and written one at a time.
 func WriteMLLM(path string, s State) error {
+	_, err := writeMLLM(path, s)
+	return err
+}
+
+// writeMLLM is WriteMLLM hashing the bytes as they are written: the final
+// header and index (computed from the tensors' shapes) are written first,
+// so that the file is written in order.
+func writeMLLM(path string, s State) (Digest, error) {
 	f, err := atomicfile.Create(path)
 	if err != nil {
-		return err
+		return Digest{}, err
 	}
 	defer f.Abort()
-	if err := EncodeMLLM(f, s); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	w := newHashingFile(f)
+	err = func() error {
+		hdr, err := mllmHeader(s)
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write(hdr); err != nil {
+			return err
+		}
+		hf := &headerFirst{w: w, header: hdr, shadow: make([]byte, len(hdr))}
+		if err := EncodeMLLM(hf, s); err != nil {
+			return err
+		}
+		return hf.finish()
+	}()
+	if err != nil {
+		return Digest{}, fmt.Errorf("write %s: %w", path, err)
 	}
-	return f.Commit()
+	return w.digest(), f.Commit()
 }
 
 // EncodeMLLM streams s into w in the .mllm v1 layout.

@@ -1,0 +1,114 @@
+package export
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/pth"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
+)
+
+// WriteDigest writes the bytes EncodeMLLM (index patched at the end) and
+// pth.Save write, and returns their size and SHA-256.
+func TestWriteDigest(t *testing.T) {
+	bf := tensor.FromBytes("b.bf16", tensor.BF16, []int{2, 2}, []byte{0x80, 0x3f, 0, 0xc0, 0, 0, 0x80, 0x7f})
+	states := map[string]State{
+		"mixed": {
+			tensor.FromBytes("a.weight", tensor.I8, []int{3, 2}, []byte{1, 2, 3, 4, 5, 6}),
+			scalarF32("a.weight.scale", 0.01),
+			bf,
+			tensor.FromFloat32("c_weight", []int{5}, []float32{1, 2, 3, 4, 5}),
+			scalarBool("a.clip_input", true),
+		},
+		"empty": {},
+	}
+	for name, s := range states {
+		for _, f := range []Format{MLLM, PTH} {
+			t.Run(name+"/"+string(f), func(t *testing.T) {
+				dir := t.TempDir()
+				p := filepath.Join(dir, "m."+string(f))
+				d, err := WriteDigest(p, f, s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum := sha256.Sum256(got)
+				if d.Size != int64(len(got)) || d.SHA256 != hex.EncodeToString(sum[:]) {
+					t.Errorf("digest %+v, file has %d bytes, sha256 %x", d, len(got), sum)
+				}
+				// The reference writers, into a file of the same name.
+				ref := filepath.Join(t.TempDir(), "m."+string(f))
+				if f == MLLM {
+					af, err := atomicfile.Create(ref)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := EncodeMLLM(af, s); err != nil {
+						t.Fatal(err)
+					}
+					if err := af.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					dict := &pth.Dict{}
+					for _, x := range s {
+						dict.Keys = append(dict.Keys, x.Name)
+						dict.Values = append(dict.Values, x)
+					}
+					if err := pth.Save(ref, dict); err != nil {
+						t.Fatal(err)
+					}
+				}
+				want, err := os.ReadFile(ref)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("WriteDigest wrote %d bytes, the reference writer %d, different", len(got), len(want))
+				}
+			})
+		}
+	}
+}
+
+// A header that turns out different from the one written first (a
+// tensor's data longer than its shape says, which EncodeMLLM rejects
+// before; here the writer is driven directly) is written over, and the
+// digest then gives no hash.
+func TestHeaderFirstRewrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x")
+	af, err := atomicfile.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer af.Abort()
+	w := newHashingFile(af)
+	if _, err := w.Write([]byte("HEAD")); err != nil {
+		t.Fatal(err)
+	}
+	hf := &headerFirst{w: w, header: []byte("HEAD"), shadow: make([]byte, 4)}
+	for _, b := range []string{"he", "ad", "data"} {
+		if _, err := hf.Write([]byte(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := hf.finish(); err != nil {
+		t.Fatal(err)
+	}
+	d := w.digest()
+	if err := af.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(p)
+	if string(got) != "headdata" || d.Size != 8 || d.SHA256 != "" {
+		t.Errorf("file %q, digest %+v; want \"headdata\", size 8, no hash", got, d)
+	}
+}
