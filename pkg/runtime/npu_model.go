@@ -21,9 +21,9 @@ type NPULayer struct {
 // their scales.
 type NPUModel struct {
 	Config *model.Config
-	Embed  []float32 // [vocab][hidden]
+	Embed  []float32 // [vocab][hidden]; may alias the file's map (read-only)
 	Norm   []float32
-	LMHead []float32 // [vocab][hidden]
+	LMHead []float32 // [vocab][hidden]; may alias the file's map (read-only)
 	Layers []NPULayer
 	// Identity is true for a model built by NPUModelFromWeights: float
 	// weights, no integer data.
@@ -31,7 +31,9 @@ type NPUModel struct {
 }
 
 // LoadNPUModel reads the int8 NPU model file f with hyper-parameters cfg,
-// checking every dtype and size.
+// checking every dtype and size. The large tensors (embedding, lm_head,
+// int8 weights) are views of f's memory map, not copies: f must stay open
+// while the model is used.
 func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 	h, v := cfg.HiddenSize, cfg.VocabSize
 	f32 := func(name string, n int) ([]float32, error) {
@@ -42,11 +44,7 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 		if dt != mllmfmt.F32 || len(b) != 4*n {
 			return nil, fmt.Errorf("%s: tensor %q is %v with %d bytes, want F32 with %d elements", f.Path, name, dt, len(b), n)
 		}
-		out := make([]float32, n)
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
-		return out, nil
+		return f32View(b), nil
 	}
 	scalar := func(name string) (float32, error) {
 		x, err := f32(name, 1)
@@ -91,12 +89,7 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 		if dt != mllmfmt.I8 || len(b) != in*out {
 			return l, fmt.Errorf("%s: tensor %q is %v with %d bytes, want I8 [%d][%d]", f.Path, name+".weight", dt, len(b), in, out)
 		}
-		l.W = make([]int8, in*out)
-		for k := 0; k < in; k++ {
-			for n := 0; n < out; n++ {
-				l.W[n*in+k] = int8(b[k*out+n])
-			}
-		}
+		l.W = i8View(b)
 		if l.WScale, err = scalar(name + ".weight.scale"); err != nil {
 			return l, err
 		}

@@ -1,9 +1,11 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"math"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // QLinear is one QNNLinearINT8 (a native QNN Conv2d, spec §2.2) with its
@@ -11,8 +13,8 @@ import (
 type QLinear struct {
 	Name    string
 	In, Out int
-	// W is the int8 weight transposed to [Out][In] (the file stores
-	// [In][Out]); nil in identity mode.
+	// W is the int8 weight [In][Out] as the file stores it (a view of the
+	// model file's map); nil in identity mode.
 	W []int8
 	// WScale is `.weight.scale`, a step used verbatim.
 	WScale float32
@@ -42,17 +44,81 @@ func Requant(acc int64, mult float64, bits int) int16 {
 // ([rows][In], step inStep) and writes output codes ([rows][Out], step
 // outStep) of width bits (8 for W8A8, 16 for W8A16). Output channels are
 // split across threads goroutines (≤ 0: GOMAXPROCS); the result does not
-// depend on the split.
+// depend on the split. The weight stays in the file's [In][Out] layout:
+// each goroutine transposes a strip of wStrip output channels at a time
+// into a small buffer (one pass over W per call, against rows passes for
+// the products).
 func (l *QLinear) Forward(dst, x []int16, rows int, inStep, outStep float32, bits, threads int) {
 	mult := float64(inStep) * float64(l.WScale) / float64(outStep)
-	parallelFor(l.Out, threads, func(n0, n1 int) {
-		for n := n0; n < n1; n++ {
-			w := l.W[n*l.In : (n+1)*l.In]
-			for r := 0; r < rows; r++ {
-				dst[r*l.Out+n] = Requant(dotI16I8(x[r*l.In:(r+1)*l.In], w), mult, bits)
+	in, out := l.In, l.Out
+	strips := (out + wStrip - 1) / wStrip
+	parallelFor(strips, threads, func(s0, s1 int) {
+		wt := make([]int8, wStrip*in)
+		for s := s0; s < s1; s++ {
+			n0 := s * wStrip
+			n1 := min(n0+wStrip, out)
+			transposeStrip(wt, l.W, in, out, n0, n1)
+			for n := n0; n < n1; n++ {
+				w := wt[(n-n0)*in : (n-n0+1)*in]
+				for r := 0; r < rows; r++ {
+					dst[r*out+n] = Requant(dotI16I8(x[r*in:(r+1)*in], w), mult, bits)
+				}
 			}
 		}
 	})
+}
+
+// wStrip is the number of output channels Forward transposes at a time.
+const wStrip = 8
+
+// transposeStrip writes columns [n0, n1) of w ([in][out]) as rows of dst:
+// dst[(n−n0)·in + k] = w[k·out + n]. Full strips of 8 columns go through
+// 8×8 byte-block transposes on 64-bit words.
+func transposeStrip(dst, w []int8, in, out, n0, n1 int) {
+	k := 0
+	if n1-n0 == 8 {
+		wb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+		db := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst))
+		le := binary.LittleEndian
+		for ; k+8 <= in; k += 8 {
+			var r [8]uint64
+			for i := range r {
+				o := (k+i)*out + n0
+				r[i] = le.Uint64(wb[o : o+8])
+			}
+			transpose8x8(&r)
+			for j := range r {
+				le.PutUint64(db[j*in+k:], r[j])
+			}
+		}
+	}
+	for ; k < in; k++ {
+		row := w[k*out : (k+1)*out]
+		for n := n0; n < n1; n++ {
+			dst[(n-n0)*in+k] = row[n]
+		}
+	}
+}
+
+// transpose8x8 transposes the 8×8 byte matrix whose row i is r[i] (byte j
+// of a row is bits 8j..8j+7): afterwards byte j of r[i] is the former byte
+// i of r[j].
+func transpose8x8(r *[8]uint64) {
+	for i := 0; i < 8; i += 2 {
+		t := (r[i]>>8 ^ r[i+1]) & 0x00FF00FF00FF00FF
+		r[i+1] ^= t
+		r[i] ^= t << 8
+	}
+	for _, i := range [4]int{0, 1, 4, 5} {
+		t := (r[i]>>16 ^ r[i+2]) & 0x0000FFFF0000FFFF
+		r[i+2] ^= t
+		r[i] ^= t << 16
+	}
+	for i := 0; i < 4; i++ {
+		t := (r[i]>>32 ^ r[i+4]) & 0x00000000FFFFFFFF
+		r[i+4] ^= t
+		r[i] ^= t << 32
+	}
 }
 
 // dotI16I8Generic is the portable exact integer dot product Σ x[k]·w[k].

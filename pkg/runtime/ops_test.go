@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -112,11 +113,12 @@ func TestDequantizeAdd(t *testing.T) {
 }
 
 // TestQLinear checks the integer Conv2d and its requantization:
-// x = [10,-20,30,-40], W rows [1,2,3,4] and [-1,1,-1,1] → acc = -100, -100.
+// x = [10,-20,30,-40], output channels [1,2,3,4] and [-1,1,-1,1] (stored
+// [In][Out] as in the file) → acc = -100, -100.
 // W8A8 with s_in 0.5, s_w 0.25, s_out 1 → -100·0.125 = -12.5 → -13 (half
 // away from zero). W8A16 saturation and large accumulators.
 func TestQLinear(t *testing.T) {
-	l := &QLinear{In: 4, Out: 2, W: []int8{1, 2, 3, 4, -1, 1, -1, 1}, WScale: 0.25}
+	l := &QLinear{In: 4, Out: 2, W: []int8{1, -1, 2, 1, 3, -1, 4, 1}, WScale: 0.25}
 	got := make([]int16, 2)
 	l.Forward(got, []int16{10, -20, 30, -40}, 1, 0.5, 1, 8, 1)
 	if got[0] != -13 || got[1] != -13 {
@@ -144,6 +146,58 @@ func TestQLinear(t *testing.T) {
 	}
 	if Requant(-5, 0.5, 8) != -3 || Requant(5, 0.5, 8) != 3 || Requant(3, 0.5, 16) != 2 {
 		t.Errorf("Requant rounding is not half away from zero")
+	}
+}
+
+// TestQLinearLayouts compares Forward (weights in the file's [In][Out]
+// layout, transposed strip by strip) with a plain int64 reference over
+// shapes with partial strips and In not a multiple of 8, for several
+// thread counts, and checks transposeStrip on every strip.
+func TestQLinearLayouts(t *testing.T) {
+	s := uint64(5)
+	next := func() uint64 { s = s*6364136223846793005 + 1442695040888963407; return s >> 33 }
+	for _, sh := range []struct{ in, out, rows int }{
+		{1, 1, 1}, {8, 8, 2}, {9, 7, 3}, {64, 17, 4}, {130, 40, 5}, {704, 33, 2},
+	} {
+		l := &QLinear{In: sh.in, Out: sh.out, W: make([]int8, sh.in*sh.out), WScale: 0.01}
+		for i := range l.W {
+			l.W[i] = int8(next())
+		}
+		x := make([]int16, sh.rows*sh.in)
+		for i := range x {
+			x[i] = int16(next())
+		}
+		const inStep, outStep = 0.003, 0.7
+		mult := float64(float32(inStep)) * float64(l.WScale) / float64(float32(outStep))
+		want := make([]int16, sh.rows*sh.out)
+		for r := 0; r < sh.rows; r++ {
+			for n := 0; n < sh.out; n++ {
+				var acc int64
+				for k := 0; k < sh.in; k++ {
+					acc += int64(x[r*sh.in+k]) * int64(l.W[k*sh.out+n])
+				}
+				want[r*sh.out+n] = Requant(acc, mult, 16)
+			}
+		}
+		for _, threads := range []int{1, 2, 3} {
+			got := make([]int16, len(want))
+			l.Forward(got, x, sh.rows, inStep, outStep, 16, threads)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%+v threads %d: Forward %v, want %v", sh, threads, got, want)
+			}
+		}
+		wt := make([]int8, wStrip*sh.in)
+		for n0 := 0; n0 < sh.out; n0 += wStrip {
+			n1 := min(n0+wStrip, sh.out)
+			transposeStrip(wt, l.W, sh.in, sh.out, n0, n1)
+			for n := n0; n < n1; n++ {
+				for k := 0; k < sh.in; k++ {
+					if wt[(n-n0)*sh.in+k] != l.W[k*sh.out+n] {
+						t.Fatalf("%+v: transposeStrip [%d,%d): (%d,%d) wrong", sh, n0, n1, n, k)
+					}
+				}
+			}
+		}
 	}
 }
 
