@@ -9,7 +9,7 @@ import (
 // prefetchBudget bounds the bytes of tensors computed ahead of the writer
 // and not yet taken by it (besides the tensor being written and the one
 // being computed).
-const prefetchBudget = 256 << 20
+const prefetchBudget = 128 << 20
 
 // prefetch returns a State with s's tensors whose bytes are computed, in
 // order, by one goroutine running ahead of the writer: while the writer

@@ -204,7 +204,7 @@ func checkExtraLayers(ck *checkpoint.Checkpoint, cfg *model.Config) error {
 // under which a streamed export of m runs without holding more garbage
 // than needed: the larger of the embedding and lm_head in float32, two
 // decoder layers in float32 (the one being written and the one being
-// computed), the prefetch budget, and a quarter more for the rotation's
+// computed), the prefetch budget, and an eighth more for the rotation's
 // scratch and fragmentation. It is 0 for a loaded model (no limit needed
 // beyond the model itself).
 func (m *Model) MemoryLimit() int64 {
@@ -216,5 +216,5 @@ func (m *Model) MemoryLimit() int64 {
 	layer := 4 * (2*q*h + 2*kv*h + 3*in*h + 2*h + q + 2*kv)
 	big := 4 * int64(c.VocabSize) * h
 	n := max(big, layer) + 2*layer + prefetchBudget
-	return n + n/4 + 64<<20
+	return n + n/8 + 64<<20
 }

@@ -85,21 +85,49 @@ func loadF32(ck *checkpoint.Checkpoint, name string, shape ...int) ([]float32, e
 	if !sameShape(t.Shape, shape) {
 		return nil, fmt.Errorf("%s: tensor %q has shape %v, config.json implies %v", ck.Path, name, t.Shape, shape)
 	}
+	return loadChunked(ck, t, name, convertChunk)
+}
+
+// loadChunked is loadF32's conversion of t, chunk source bytes at a time.
+func loadChunked(ck *checkpoint.Checkpoint, t *tensor.Tensor, name string, chunk int) ([]float32, error) {
 	raw, err := t.Data()
 	if err != nil {
 		return nil, fmt.Errorf("%s: tensor %s: %w", ck.Path, name, err)
 	}
 	v := make([]float32, t.NumElements())
-	i, err := tensor.ToFloat32Finite(t.DType, raw, v)
-	if err != nil {
-		return nil, fmt.Errorf("%s: tensor %s: %w", ck.Path, name, err)
+	// In chunks, each chunk's mapped pages released once converted, so
+	// that a large tensor's source and float32 copy are not resident
+	// together. (A size mismatch is converted whole, for ToFloat32's error.)
+	es := t.DType.Size()
+	step := len(v)
+	if es > 0 && len(raw) == es*len(v) {
+		step = max(1, chunk/es)
+	} else {
+		es = 0
 	}
-	releaseMapped(raw)
-	if i >= 0 {
-		return nil, fmt.Errorf("%s: tensor %q has a non-finite value (%v) at element %d", ck.Path, name, v[i], i)
+	for lo := 0; ; lo += step {
+		hi := min(len(v), lo+step)
+		src := raw
+		if es > 0 {
+			src = raw[lo*es : hi*es]
+		}
+		i, err := tensor.ToFloat32Finite(t.DType, src, v[lo:hi])
+		if err != nil {
+			return nil, fmt.Errorf("%s: tensor %s: %w", ck.Path, name, err)
+		}
+		releaseMapped(src)
+		if i >= 0 {
+			return nil, fmt.Errorf("%s: tensor %q has a non-finite value (%v) at element %d", ck.Path, name, v[lo+i], lo+i)
+		}
+		if hi >= len(v) {
+			return v, nil
+		}
 	}
-	return v, nil
 }
+
+// convertChunk is the size of the source bytes loadF32 converts (and then
+// releases) at a time.
+const convertChunk = 32 << 20
 
 // loadLinear reads name.weight [out][in] and, when bias, name.bias; a bias
 // the architecture does not have is an error.
