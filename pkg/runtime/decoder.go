@@ -20,17 +20,23 @@ type DMatrix struct {
 	// Kind is how products are computed: Q4_K (× Q8_K activations), Q4_0 or
 	// Q8_0 (× Q8_0 activations), or F32.
 	Kind mllmfmt.DType
-	Data []byte    // quantized rows (Kind ≠ F32)
+	Data []byte    // quantized rows (Kind ≠ F32), a view of the file's map
 	F    []float32 // float32 rows (Kind == F32)
+	// Expand marks a Q4_K tensor whose rows are not whole blocks: Data is
+	// the flat block array and products are float32, each run of rows
+	// dequantized just before it is multiplied (matVecExpand).
+	Expand bool
 }
 
 // loadMatrix reads a decode-model weight. Quantized tensors are stored as
 // flat block arrays (the quantize tool cuts 1 M-value chunks, spec §4.3);
 // when a row is not a whole number of blocks (e.g. tinyqwen2's down_proj,
-// 704 inputs, under Q4_K) a block straddles two rows and no per-row dot
-// product exists, so the tensor is dequantized to float32 and multiplied in
-// float32. Formats without a dot product here (Q6_K, F16, ...) are
-// dequantized the same way.
+// 704 inputs, or Qwen1.5-1.8B's, 5504, under Q4_K) a block straddles two
+// rows and no per-row dot product exists, so the tensor is multiplied in
+// float32: Q4_K rows are dequantized a few at a time during each product
+// (Expand; the file's blocks stay the only copy), other formats without a
+// dot product here (Q6_K, F16, ...) are dequantized to float32 at load.
+// F32 tensors are views of the file's map where possible.
 func loadMatrix(f *mllmfmt.File, name string, rows, cols int) (*DMatrix, error) {
 	dt, b, err := f.Tensor(name)
 	if err != nil {
@@ -43,10 +49,7 @@ func loadMatrix(f *mllmfmt.File, name string, rows, cols int) (*DMatrix, error) 
 		if len(b) != 4*n {
 			return nil, fmt.Errorf("%s: tensor %q: %d bytes, want F32 [%d][%d]", f.Path, name, len(b), rows, cols)
 		}
-		m.F = make([]float32, n)
-		for i := range m.F {
-			m.F[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-		}
+		m.F = f32View(b)
 		return m, nil
 	case dt == mllmfmt.Q4_K && cols%quant.QK_K == 0,
 		(dt == mllmfmt.Q4_0 || dt == mllmfmt.Q8_0) && cols%64 == 0:
@@ -55,6 +58,12 @@ func loadMatrix(f *mllmfmt.File, name string, rows, cols int) (*DMatrix, error) 
 			return nil, fmt.Errorf("%s: tensor %q: %d bytes, want %v [%d][%d] = %d bytes", f.Path, name, len(b), dt, rows, cols, n/elems*bs)
 		}
 		m.Data = b
+		return m, nil
+	case dt == mllmfmt.Q4_K && n%quant.QK_K == 0:
+		if len(b) != n/quant.QK_K*quant.BlockQ4KBytes {
+			return nil, fmt.Errorf("%s: tensor %q: %d bytes, want Q4_K [%d][%d] = %d bytes", f.Path, name, len(b), rows, cols, n/quant.QK_K*quant.BlockQ4KBytes)
+		}
+		m.Data, m.Expand = b, true
 		return m, nil
 	}
 	fl, err := quant.Dequantize(dt, b, n)
@@ -104,6 +113,10 @@ func (m *DMatrix) MatVec(out, x, bias []float32, threads int) {
 		kernels.MatMulTThreads(threads, out, x, m.F, bias, 1, m.Rows, m.Cols)
 		return
 	case mllmfmt.Q4_K:
+		if m.Expand {
+			m.matVecExpand(out, x, bias, threads)
+			return
+		}
 		a := make([]byte, m.Cols/quant.QK_K*quant.BlockQ8KBytes)
 		quant.QuantizeQ8K(a, x)
 		rb := m.rowBytes()
@@ -137,6 +150,14 @@ func (m *DMatrix) MatVec(out, x, bias []float32, threads int) {
 func (m *DMatrix) row(r int, dst []float32) error {
 	if m.Kind == mllmfmt.F32 {
 		copy(dst, m.F[r*m.Cols:(r+1)*m.Cols])
+		return nil
+	}
+	if m.Expand {
+		e0, e1 := r*m.Cols, (r+1)*m.Cols
+		b0, b1 := e0/quant.QK_K, (e1+quant.QK_K-1)/quant.QK_K
+		f := make([]float32, (b1-b0)*quant.QK_K)
+		expandQ4K(f, m.Data[b0*quant.BlockQ4KBytes:b1*quant.BlockQ4KBytes])
+		copy(dst, f[e0-b0*quant.QK_K:])
 		return nil
 	}
 	rb := m.rowBytes()
@@ -234,11 +255,18 @@ func LoadDecoder(f *mllmfmt.File, cfg *model.Config, threads int) (*Decoder, err
 }
 
 // Formats summarizes the weight formats (for the report line), e.g.
-// "q_proj Q4_K, down_proj F32 (dequantized), embed Q4_0".
+// "embed Q4_0, q/k/v/o Q4_K, gate/up Q4_K, down Q4_K→F32, lm_head Q4_K"
+// (→F32: multiplied in float32, see loadMatrix).
 func (d *Decoder) Formats() string {
 	L := &d.Layers[0]
+	k := func(m *DMatrix) string {
+		if m.Expand {
+			return m.Kind.String() + "→F32"
+		}
+		return m.Kind.String()
+	}
 	return fmt.Sprintf("embed %v, q/k/v/o %v, gate/up %v, down %v, lm_head %v",
-		d.Embed.Kind, L.Q.Kind, L.Gate.Kind, L.Down.Kind, d.LMHead.Kind)
+		k(d.Embed), k(L.Q), k(L.Gate), k(L.Down), k(d.LMHead))
 }
 
 // siluVec is mllm_vec_silu_f32 on NEON: groups of 4 as x/(1+v_expf(−x))
