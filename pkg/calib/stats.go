@@ -240,10 +240,10 @@ func (a *accum) add(values []float32, absmax bool) {
 }
 
 // room is the number of new candidates buffered between two merges into
-// the compressed kept set: keep/8 (at least 1024) costs half a byte per
+// the compressed kept set: keep/32 (at least 1024) costs an eighth of a byte per
 // kept key and keeps the merges rare.
 func (a *accum) room() int {
-	return max(a.keep/8, 1024)
+	return max(a.keep/32, 1024)
 }
 
 func (a *accum) initKeys() {
