@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	goruntime "runtime"
 
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 	"github.com/qnnkit/qnnkit/pkg/model"
@@ -31,9 +32,10 @@ type NPUModel struct {
 }
 
 // LoadNPUModel reads the int8 NPU model file f with hyper-parameters cfg,
-// checking every dtype and size. The large tensors (embedding, lm_head,
-// int8 weights) are views of f's memory map, not copies: f must stay open
-// while the model is used.
+// checking every dtype and size. The float32 tensors (embedding, lm_head,
+// norms) are views of f's memory map, not copies: f must stay open while
+// the model is used. The int8 weights are transposed into memory outside
+// the Go heap (see QLinear.W).
 func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 	h, v := cfg.HiddenSize, cfg.VocabSize
 	f32 := func(name string, n int) ([]float32, error) {
@@ -80,6 +82,12 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 	} else {
 		return nil, fmt.Errorf("%s: no tensor \"lm_head.weight\" and config.json says the embeddings are untied", f.Path)
 	}
+	// The int8 weights are transposed at load to [Out][In] (the layout of
+	// the integer dot products) into one buffer outside the Go heap, freed
+	// once the Layers array is unreachable; each file tensor's mapped pages
+	// are released after its copy is made.
+	var wbuf []byte
+	woff := 0
 	lin := func(name string, in, out int, bias bool) (QLinear, error) {
 		l := QLinear{Name: name, In: in, Out: out, ClipIn: true, ClipOut: true}
 		dt, b, err := f.Tensor(name + ".weight")
@@ -89,7 +97,11 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 		if dt != mllmfmt.I8 || len(b) != in*out {
 			return l, fmt.Errorf("%s: tensor %q is %v with %d bytes, want I8 [%d][%d]", f.Path, name+".weight", dt, len(b), in, out)
 		}
-		l.W = i8View(b)
+		e, _ := f.Lookup(name + ".weight")
+		l.W = i8View(wbuf[woff : woff+in*out])
+		woff += in * out
+		transposeI8(l.W, i8View(b), in, out, 0)
+		f.Release(e) // the transposed copy is the only one kept resident
 		if l.WScale, err = scalar(name + ".weight.scale"); err != nil {
 			return l, err
 		}
@@ -117,6 +129,12 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 		return nil
 	}
 	m.Layers = make([]NPULayer, cfg.NumLayers)
+	if len(m.Layers) > 0 {
+		n := cfg.NumLayers * (cfg.QDim()*h + 2*cfg.KVDim()*h + cfg.QDim()*h + 3*cfg.IntermediateSize*h)
+		var free func()
+		wbuf, free = allocWeights(n)
+		goruntime.AddCleanup(&m.Layers[0], func(f func()) { f() }, free)
+	}
 	for i := range m.Layers {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		L := &m.Layers[i]

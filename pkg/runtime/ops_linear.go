@@ -13,8 +13,10 @@ import (
 type QLinear struct {
 	Name    string
 	In, Out int
-	// W is the int8 weight [In][Out] as the file stores it (a view of the
-	// model file's map); nil in identity mode.
+	// W is the int8 weight transposed to [Out][In] (the file stores
+	// [In][Out]); nil in identity mode. For a model read by LoadNPUModel it
+	// lies outside the Go heap and is valid while the model's Layers array
+	// is reachable (use QLinear through pointers, do not copy it out).
 	W []int8
 	// WScale is `.weight.scale`, a step used verbatim.
 	WScale float32
@@ -44,58 +46,63 @@ func Requant(acc int64, mult float64, bits int) int16 {
 // ([rows][In], step inStep) and writes output codes ([rows][Out], step
 // outStep) of width bits (8 for W8A8, 16 for W8A16). Output channels are
 // split across threads goroutines (≤ 0: GOMAXPROCS); the result does not
-// depend on the split. The weight stays in the file's [In][Out] layout:
-// each goroutine transposes a strip of wStrip output channels at a time
-// into a small buffer (one pass over W per call, against rows passes for
-// the products).
+// depend on the split.
 func (l *QLinear) Forward(dst, x []int16, rows int, inStep, outStep float32, bits, threads int) {
 	mult := float64(inStep) * float64(l.WScale) / float64(outStep)
-	in, out := l.In, l.Out
-	strips := (out + wStrip - 1) / wStrip
-	parallelFor(strips, threads, func(s0, s1 int) {
-		wt := make([]int8, wStrip*in)
-		for s := s0; s < s1; s++ {
-			n0 := s * wStrip
-			n1 := min(n0+wStrip, out)
-			transposeStrip(wt, l.W, in, out, n0, n1)
-			for n := n0; n < n1; n++ {
-				w := wt[(n-n0)*in : (n-n0+1)*in]
-				for r := 0; r < rows; r++ {
-					dst[r*out+n] = Requant(dotI16I8(x[r*in:(r+1)*in], w), mult, bits)
-				}
+	parallelFor(l.Out, threads, func(n0, n1 int) {
+		for n := n0; n < n1; n++ {
+			w := l.W[n*l.In : (n+1)*l.In]
+			for r := 0; r < rows; r++ {
+				dst[r*l.Out+n] = Requant(dotI16I8(x[r*l.In:(r+1)*l.In], w), mult, bits)
 			}
 		}
 	})
 }
 
-// wStrip is the number of output channels Forward transposes at a time.
-const wStrip = 8
+// transposeTileRows is the number of rows of W ([In][Out]) transposeI8
+// handles per work unit: the unit reads them sequentially and writes one
+// cache line per output channel.
+const transposeTileRows = 64
 
-// transposeStrip writes columns [n0, n1) of w ([in][out]) as rows of dst:
-// dst[(n−n0)·in + k] = w[k·out + n]. Full strips of 8 columns go through
-// 8×8 byte-block transposes on 64-bit words.
-func transposeStrip(dst, w []int8, in, out, n0, n1 int) {
-	k := 0
-	if n1-n0 == 8 {
-		wb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
-		db := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst))
-		le := binary.LittleEndian
-		for ; k+8 <= in; k += 8 {
+// transposeI8 writes w ([in][out]) transposed into dst ([out][in]) on up
+// to threads goroutines, 8×8 byte blocks at a time through 64-bit words.
+func transposeI8(dst, w []int8, in, out, threads int) {
+	tiles := (in + transposeTileRows - 1) / transposeTileRows
+	parallelFor(tiles, threads, func(t0, t1 int) {
+		for t := t0; t < t1; t++ {
+			transposeTile(dst, w, in, out, t*transposeTileRows, min((t+1)*transposeTileRows, in))
+		}
+	})
+}
+
+// transposeTile transposes rows [k0, k1) of w ([in][out]) into columns
+// [k0, k1) of dst ([out][in]).
+func transposeTile(dst, w []int8, in, out, k0, k1 int) {
+	wb := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), len(w))
+	db := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(dst))), len(dst))
+	le := binary.LittleEndian
+	k8 := k0 + (k1-k0)/8*8
+	n8 := out / 8 * 8
+	for n := 0; n < n8; n += 8 {
+		for k := k0; k < k8; k += 8 {
 			var r [8]uint64
 			for i := range r {
-				o := (k+i)*out + n0
-				r[i] = le.Uint64(wb[o : o+8])
+				r[i] = le.Uint64(wb[(k+i)*out+n:])
 			}
 			transpose8x8(&r)
 			for j := range r {
-				le.PutUint64(db[j*in+k:], r[j])
+				le.PutUint64(db[(n+j)*in+k:], r[j])
 			}
 		}
 	}
-	for ; k < in; k++ {
+	for k := k0; k < k1; k++ {
 		row := w[k*out : (k+1)*out]
-		for n := n0; n < n1; n++ {
-			dst[(n-n0)*in+k] = row[n]
+		c0 := n8
+		if k >= k8 {
+			c0 = 0
+		}
+		for c := c0; c < out; c++ {
+			dst[c*in+k] = row[c]
 		}
 	}
 }

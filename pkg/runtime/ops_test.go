@@ -113,12 +113,11 @@ func TestDequantizeAdd(t *testing.T) {
 }
 
 // TestQLinear checks the integer Conv2d and its requantization:
-// x = [10,-20,30,-40], output channels [1,2,3,4] and [-1,1,-1,1] (stored
-// [In][Out] as in the file) → acc = -100, -100.
+// x = [10,-20,30,-40], W rows [1,2,3,4] and [-1,1,-1,1] → acc = -100, -100.
 // W8A8 with s_in 0.5, s_w 0.25, s_out 1 → -100·0.125 = -12.5 → -13 (half
 // away from zero). W8A16 saturation and large accumulators.
 func TestQLinear(t *testing.T) {
-	l := &QLinear{In: 4, Out: 2, W: []int8{1, -1, 2, 1, 3, -1, 4, 1}, WScale: 0.25}
+	l := &QLinear{In: 4, Out: 2, W: []int8{1, 2, 3, 4, -1, 1, -1, 1}, WScale: 0.25}
 	got := make([]int16, 2)
 	l.Forward(got, []int16{10, -20, 30, -40}, 1, 0.5, 1, 8, 1)
 	if got[0] != -13 || got[1] != -13 {
@@ -149,20 +148,22 @@ func TestQLinear(t *testing.T) {
 	}
 }
 
-// TestQLinearLayouts compares Forward (weights in the file's [In][Out]
-// layout, transposed strip by strip) with a plain int64 reference over
-// shapes with partial strips and In not a multiple of 8, for several
-// thread counts, and checks transposeStrip on every strip.
+// TestQLinearLayouts checks transposeI8 (the file's [In][Out] weights to
+// QLinear's [Out][In]) on shapes with In and Out not multiples of 8 or of
+// the 64-row tile, for several thread counts, and Forward on the result
+// against a plain int64 reference over the file layout.
 func TestQLinearLayouts(t *testing.T) {
 	s := uint64(5)
 	next := func() uint64 { s = s*6364136223846793005 + 1442695040888963407; return s >> 33 }
 	for _, sh := range []struct{ in, out, rows int }{
-		{1, 1, 1}, {8, 8, 2}, {9, 7, 3}, {64, 17, 4}, {130, 40, 5}, {704, 33, 2},
+		{1, 1, 1}, {8, 8, 2}, {9, 7, 3}, {64, 17, 4}, {130, 40, 5}, {704, 33, 2}, {75, 64, 1},
 	} {
-		l := &QLinear{In: sh.in, Out: sh.out, W: make([]int8, sh.in*sh.out), WScale: 0.01}
-		for i := range l.W {
-			l.W[i] = int8(next())
+		file := make([]int8, sh.in*sh.out) // [In][Out]
+		for i := range file {
+			file[i] = int8(next())
 		}
+		l := &QLinear{In: sh.in, Out: sh.out, W: make([]int8, sh.in*sh.out), WScale: 0.01}
+		transposeI8(l.W, file, sh.in, sh.out, 2)
 		x := make([]int16, sh.rows*sh.in)
 		for i := range x {
 			x[i] = int16(next())
@@ -174,7 +175,7 @@ func TestQLinearLayouts(t *testing.T) {
 			for n := 0; n < sh.out; n++ {
 				var acc int64
 				for k := 0; k < sh.in; k++ {
-					acc += int64(x[r*sh.in+k]) * int64(l.W[k*sh.out+n])
+					acc += int64(x[r*sh.in+k]) * int64(file[k*sh.out+n])
 				}
 				want[r*sh.out+n] = Requant(acc, mult, 16)
 			}
@@ -186,14 +187,13 @@ func TestQLinearLayouts(t *testing.T) {
 				t.Fatalf("%+v threads %d: Forward %v, want %v", sh, threads, got, want)
 			}
 		}
-		wt := make([]int8, wStrip*sh.in)
-		for n0 := 0; n0 < sh.out; n0 += wStrip {
-			n1 := min(n0+wStrip, sh.out)
-			transposeStrip(wt, l.W, sh.in, sh.out, n0, n1)
-			for n := n0; n < n1; n++ {
+		for _, threads := range []int{1, 2} {
+			wt := make([]int8, sh.in*sh.out)
+			transposeI8(wt, file, sh.in, sh.out, threads)
+			for n := 0; n < sh.out; n++ {
 				for k := 0; k < sh.in; k++ {
-					if wt[(n-n0)*sh.in+k] != l.W[k*sh.out+n] {
-						t.Fatalf("%+v: transposeStrip [%d,%d): (%d,%d) wrong", sh, n0, n1, n, k)
+					if wt[n*sh.in+k] != file[k*sh.out+n] {
+						t.Fatalf("%+v threads %d: transposeI8 (%d,%d) wrong", sh, threads, n, k)
 					}
 				}
 			}

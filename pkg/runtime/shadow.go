@@ -26,7 +26,7 @@ func shadowLinear(l *QLinear, x []float32, y []int16, z []float32, rows int) []f
 					c := float32(float32(min(max(r, -128), 127)*sIn) * sW)
 					orow := out[j*outN : (j+1)*outN]
 					for w := range orow {
-						wf := float32(l.W[k*outN+w])
+						wf := float32(l.W[w*in+k])
 						orow[w] = (float32(o*wf) - float32(c*wf)) + orow[w]
 					}
 				}
@@ -42,7 +42,7 @@ func shadowLinear(l *QLinear, x []float32, y []int16, z []float32, rows int) []f
 					continue
 				}
 				for i := range wf {
-					wf[i] = float32(l.W[i*outN+k]) * sW
+					wf[i] = float32(l.W[k*in+i]) * sW
 				}
 				sum := vecDotF32NEON(x[j*in:(j+1)*in], wf)
 				rq := float32(math.Round(float64(sum / sOut)))
