@@ -101,6 +101,12 @@ def main():
     ap.add_argument("--rotation", help="R file (torch format); default: the config's save_rotation or R_path")
     ap.add_argument("--tokens", required=True, help='{"samples": [[ids], ...]} in sample order')
     ap.add_argument("-o", "--output", required=True)
+    ap.add_argument(
+        "--float64",
+        action="store_true",
+        help="run the (float32-rotated) model in float64: a near-exact reference of the same weights, "
+        "to measure how far each float32 forward pass is from it",
+    )
     args = ap.parse_args()
     torch.set_num_threads(2)
 
@@ -129,6 +135,8 @@ def main():
         rpath = args.rotation or mc.get("save_rotation") or mc.get("R_path")
         rd = torch.load(rpath, map_location="cpu")
         tq.rotate_model(model, rd["R"].double(), rd["R_v"])
+    if args.float64:
+        model.double()
 
     names = tq.linear_names(model)
     L = model.config.num_hidden_layers

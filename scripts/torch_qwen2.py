@@ -132,8 +132,9 @@ class Rotary(nn.Module):
         self.register_buffer("inv_freq", inv, persistent=False)
 
     def forward(self, positions):
-        # HF: inv_freq[:, None] @ position_ids[None, :] in float32, then cat.
-        freqs = torch.outer(positions.float(), self.inv_freq)
+        # HF: inv_freq[:, None] @ position_ids[None, :] in float32, then cat
+        # (in float64 when the model was converted with .double()).
+        freqs = torch.outer(positions.to(self.inv_freq.dtype), self.inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
         return emb.cos(), emb.sin()
 
@@ -167,7 +168,7 @@ class Attention(nn.Module):
         v = v.repeat_interleave(rep, dim=0)
         w = torch.matmul(q, k.transpose(1, 2)) * (hd ** -0.5)
         mask = torch.full((s, s), torch.finfo(torch.float32).min).triu(1)
-        w = torch.softmax(w + mask, dim=-1, dtype=torch.float32)
+        w = torch.softmax(w + mask, dim=-1, dtype=w.dtype)  # float32 (HF), or float64 after .double()
         o = torch.matmul(w, v).transpose(0, 1).reshape(s, -1)
         return self.o_proj(o)
 
