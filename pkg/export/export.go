@@ -85,9 +85,6 @@ func LoadModel(mc config.ModelConfig, log io.Writer) (*Model, error) {
 		return nil, fmt.Errorf("model_config.model_name: %w", err)
 	}
 	w, err := model.Load(ck)
-	if err == nil {
-		err = checkExtraLayers(ck, w.Config)
-	}
 	if err != nil {
 		ck.Close()
 		return nil, err

@@ -3,8 +3,6 @@ package export
 import (
 	"fmt"
 	"io"
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
@@ -37,7 +35,7 @@ func OpenModel(mc config.ModelConfig, log io.Writer) (*Model, error) {
 		var cfg *model.Config
 		if cfg, err = model.ParseConfig(raw); err != nil {
 			err = fmt.Errorf("%s: %w", ck.Dir, err)
-		} else if err = checkExtraLayers(ck, cfg); err == nil {
+		} else if err = model.CheckLayerCount(ck, cfg); err == nil {
 			m := &Model{Config: cfg, ck: ck, st: &stream{ck: ck, cfg: cfg, log: log, cur: -1}}
 			if !mc.OnlineRotation {
 				return m, nil
@@ -182,22 +180,6 @@ func (s *stream) entries() []entry {
 	return append(es,
 		entry{"model.norm.weight", []int{c.HiddenSize}, s.norm},
 		entry{"lm_head.weight", []int{c.VocabSize, c.HiddenSize}, s.head})
-}
-
-// checkExtraLayers refuses a checkpoint with decoder layers beyond
-// config.json's num_hidden_layers: the export would drop them silently.
-func checkExtraLayers(ck *checkpoint.Checkpoint, cfg *model.Config) error {
-	for _, t := range ck.Tensors {
-		rest, ok := strings.CutPrefix(t.Name, "model.layers.")
-		if !ok {
-			continue
-		}
-		idx, _, _ := strings.Cut(rest, ".")
-		if n, err := strconv.Atoi(idx); err == nil && n >= cfg.NumLayers {
-			return fmt.Errorf("%s: tensor %q belongs to layer %d, but config.json has num_hidden_layers %d", ck.Dir, t.Name, n, cfg.NumLayers)
-		}
-	}
-	return nil
 }
 
 // MemoryLimit is a soft limit for the Go runtime (debug.SetMemoryLimit)

@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
@@ -106,8 +108,12 @@ func Load(ck *checkpoint.Checkpoint) (*Weights, error) {
 }
 
 // LoadWeights reads the tensors of cfg's architecture from ck, checking
-// every shape against the config and rejecting NaN/Inf values.
+// every shape against the config, refusing decoder layers the config does
+// not have (CheckLayerCount) and rejecting NaN/Inf values.
 func LoadWeights(ck *checkpoint.Checkpoint, cfg *Config) (*Weights, error) {
+	if err := CheckLayerCount(ck, cfg); err != nil {
+		return nil, err
+	}
 	w := &Weights{Config: cfg}
 	var err error
 	if w.Embed, err = LoadEmbedding(ck, cfg); err != nil {
@@ -131,6 +137,24 @@ func LoadWeights(ck *checkpoint.Checkpoint, cfg *Config) (*Weights, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+// CheckLayerCount refuses a checkpoint with decoder layers beyond
+// config.json's num_hidden_layers: a model built from the config would
+// drop them silently (and every tool would quietly process a different
+// model). Streamed loaders (LoadLayer one at a time) call it first.
+func CheckLayerCount(ck *checkpoint.Checkpoint, cfg *Config) error {
+	for _, t := range ck.Tensors {
+		rest, ok := strings.CutPrefix(t.Name, "model.layers.")
+		if !ok {
+			continue
+		}
+		idx, _, _ := strings.Cut(rest, ".")
+		if n, err := strconv.Atoi(idx); err == nil && n >= cfg.NumLayers {
+			return fmt.Errorf("%s: tensor %q belongs to layer %d, but config.json has num_hidden_layers %d", ck.Dir, t.Name, n, cfg.NumLayers)
+		}
+	}
+	return nil
 }
 
 func sameShape(a, b []int) bool {

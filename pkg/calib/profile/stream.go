@@ -55,6 +55,9 @@ func runStream(o Options) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profile: %s: %w", ck.Dir, err)
 	}
+	if err := model.CheckLayerCount(ck, cfg); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
 	// The samples first: a bad tokenizer or dataset must fail the run
 	// before save_rotation is (over)written.
 	samples, err := tokenizedSamples(p)
