@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/qnnkit/qnnkit/pkg/eval"
 	"github.com/qnnkit/qnnkit/pkg/model"
@@ -142,5 +143,56 @@ func TestKVLimit(t *testing.T) {
 	}
 	if _, err := d.Step(5, cache); err == nil || !strings.Contains(err.Error(), "--limits") {
 		t.Fatalf("decoder past capacity: want a --limits error, got %v", err)
+	}
+}
+
+// TestNPUModelViews checks the memory use of a loaded NPU model: the
+// float32 tensors are views of the file's map (no copy), the int8 weights
+// are the file's [In][Out] bytes transposed, and logits keep their bits
+// after ReleaseLMHead drops the lm_head's pages (they are read back).
+func TestNPUModelViews(t *testing.T) {
+	fx := getFixture(t)
+	f := openMllm(t, fx.NPU)
+	m, err := LoadNPUModel(f, fx.W.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lm, err := f.Tensor("lm_head.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aliasF32(lm) && unsafe.Pointer(&m.LMHead[0]) != unsafe.Pointer(&lm[0]) {
+		t.Errorf("lm_head is a copy, want a view of the map")
+	}
+	q := &m.Layers[1].Gate
+	_, wb, err := f.Tensor("model.layers.1.mlp.gate_proj.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 0; k < q.In; k++ {
+		for n := 0; n < q.Out; n++ {
+			if q.W[n*q.In+k] != int8(wb[k*q.Out+n]) {
+				t.Fatalf("gate_proj W[%d][%d] = %d, file [%d][%d] = %d", n, k, q.W[n*q.In+k], k, n, int8(wb[k*q.Out+n]))
+			}
+		}
+	}
+	g, err := NewGraph(m, GraphOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fx.W.Config
+	toks := testTokens(8, cfg.VocabSize)
+	x, err := g.Chunk(toks, g.NewCache(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := []int{0, 7}
+	want := g.Logits(x, sel)
+	m.ReleaseLMHead()
+	got := g.Logits(x, sel)
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("logit %d after ReleaseLMHead: %v, want %v", i, got[i], want[i])
+		}
 	}
 }

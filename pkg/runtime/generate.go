@@ -134,7 +134,9 @@ func (s GenStats) DecodeRate() float64 {
 
 // Generate answers prompt (token ids, chat template applied), calling emit
 // for every generated token until a stop token, maxNew tokens, or emit
-// returning false.
+// returning false. After the prefill the NPU lm_head's mapped pages are
+// released (NPUModel.ReleaseLMHead): decoding uses the decoder's lm_head,
+// so the two are never resident together.
 func (g *Generator) Generate(prompt []int, maxNew int, emit func(id int) bool) (GenStats, error) {
 	st := GenStats{PromptTokens: len(prompt)}
 	cfg := g.Prefill.G.M.Config
@@ -142,6 +144,7 @@ func (g *Generator) Generate(prompt []int, maxNew int, emit func(id int) bool) (
 	t0 := time.Now()
 	logits, err := g.Prefill.Run(prompt, cache)
 	st.Prefill = time.Since(t0)
+	g.Prefill.G.M.ReleaseLMHead()
 	if err != nil {
 		return st, err
 	}

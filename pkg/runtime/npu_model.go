@@ -29,6 +29,20 @@ type NPUModel struct {
 	// Identity is true for a model built by NPUModelFromWeights: float
 	// weights, no integer data.
 	Identity bool
+	// releaseLMHead drops the mapped pages of the file tensor LMHead views
+	// from the resident set (nil: nothing to release).
+	releaseLMHead func()
+}
+
+// ReleaseLMHead tells the OS that the lm_head's pages are not needed for
+// now: after a prompt's prefill only the CPU decoder (with its own
+// lm_head) runs. The data stays valid and is paged back in from the page
+// cache if Logits runs again. It does nothing for a model not read from a
+// mapped file.
+func (m *NPUModel) ReleaseLMHead() {
+	if m.releaseLMHead != nil {
+		m.releaseLMHead()
+	}
 }
 
 // LoadNPUModel reads the int8 NPU model file f with hyper-parameters cfg,
@@ -73,12 +87,15 @@ func LoadNPUModel(f *mllmfmt.File, cfg *model.Config) (*NPUModel, error) {
 	if m.Norm, err = f32("model.norm.weight", h); err != nil {
 		return nil, err
 	}
-	if _, ok := f.Lookup("lm_head.weight"); ok {
+	if e, ok := f.Lookup("lm_head.weight"); ok {
 		if m.LMHead, err = f32("lm_head.weight", v*h); err != nil {
 			return nil, err
 		}
+		m.releaseLMHead = func() { f.Release(e) }
 	} else if cfg.TieWordEmbeddings {
 		m.LMHead = m.Embed
+		e, _ := f.Lookup("model.embed_tokens.weight")
+		m.releaseLMHead = func() { f.Release(e) }
 	} else {
 		return nil, fmt.Errorf("%s: no tensor \"lm_head.weight\" and config.json says the embeddings are untied", f.Path)
 	}
