@@ -39,7 +39,8 @@ type Recorder struct {
 	Stats  *Stats
 	NoBias bool
 
-	scratch []float32
+	scratch         []float32
+	headIn, headOut []float32 // Head's block buffers
 }
 
 // NewRecorder returns a recorder over w.
@@ -87,7 +88,9 @@ func (r *Recorder) Sample(tokens []int) error {
 		}
 	}
 	debug.FreeOSMemory()
-	r.Head(x, rows)
+	if err := r.Head(x, rows); err != nil {
+		return err
+	}
 	return hookErr
 }
 
@@ -95,15 +98,36 @@ func (r *Recorder) Sample(tokens []int) error {
 const HeadRows = 64
 
 // Head applies the final norm and lm_head to rows rows of the residual
-// stream x in blocks of at most HeadRows rows, calling the model's hook
-// once per block. Every block has more rows than the matrix-vector path of
-// pkg/kernels takes (a short last block joins the one before it), so each
-// row's logits are bit-identical to those of one call over all rows.
-func (r *Recorder) Head(x []float32, rows int) {
-	hid := r.Model.W.Config.HiddenSize
+// stream x in blocks of at most HeadRows rows and records each block (as
+// Record, not through the model's hook), reusing one block's buffers: for
+// a large vocabulary the logits of a whole sample, or a collector's cycle
+// of them, would be the largest allocation of a run. Every block has more
+// rows than the matrix-vector path of pkg/kernels takes (a short last
+// block joins the one before it), so each row's logits are bit-identical
+// to those of Model.Logits over all rows.
+func (r *Recorder) Head(x []float32, rows int) error {
+	w := r.Model.W
+	c := w.Config
+	hid := c.HiddenSize
+	l := &w.LMHead
 	for _, b := range headBlocks(rows) {
-		r.Model.Logits(x[b[0]*hid:b[1]*hid], b[1]-b[0])
+		n := b[1] - b[0]
+		r.headIn = growF32(r.headIn, n*hid)
+		r.headOut = growF32(r.headOut, n*l.Out)
+		model.RMSNorm(r.headIn, x[b[0]*hid:b[1]*hid], w.Norm, n, c.RMSNormEps)
+		kernels.MatMulT(r.headOut, r.headIn, l.W, l.B, n, l.Out, l.In)
+		if err := r.Record(l, r.headIn, r.headOut, n); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+func growF32(b []float32, n int) []float32 {
+	if cap(b) < n {
+		return make([]float32, n)
+	}
+	return b[:n]
 }
 
 // headBlocks splits [0, rows) into blocks of HeadRows rows; a last block

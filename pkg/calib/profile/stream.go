@@ -169,9 +169,8 @@ func runStream(o Options) (*Result, error) {
 		}
 	}
 	for s := range samples {
-		rec.Head(xs[s], lengths[s])
-		if hookErr != nil {
-			return nil, fmt.Errorf("profile: sample %d: %w", s, hookErr)
+		if err := rec.Head(xs[s], lengths[s]); err != nil {
+			return nil, fmt.Errorf("profile: sample %d: %w", s, err)
 		}
 	}
 	digestLinear(&digest, &w.LMHead)
