@@ -141,7 +141,7 @@ step() {
 	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" 'BEGIN {
 		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB",
 			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9
-		if (ob > 0 && d > 0) {
+		if (ob > 100e6 && d > 0) { # only outputs large enough to take the disk measurable time
 			b = ob/1e6/d
 			printf "  disk-bound %5.1f s (wall/disk-bound %.2f)", b, s/b
 		}
