@@ -4,8 +4,9 @@ package calib
 
 import (
 	"runtime"
-	"syscall"
 	"unsafe"
+
+	"github.com/qnnkit/qnnkit/pkg/mmapfile"
 )
 
 // mmapMinKeys is the candidate-buffer size (16 KiB) from which buffers
@@ -27,17 +28,17 @@ func allocKeys(owner *accum, n int) []uint32 {
 	return unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), n)[:0]
 }
 
-// mapBytes reserves n bytes of anonymous memory, unmapped when owner (a
-// pointer) becomes unreachable; nil when the mapping fails. Pages are
+// mapBytes reserves n bytes of anonymous memory (mmapfile.Anon), unmapped
+// when owner becomes unreachable; nil when the mapping fails. Pages are
 // backed by memory only once written.
 func mapBytes(owner *accum, n int) []byte {
 	if n <= 0 {
 		return nil
 	}
-	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	b, err := mmapfile.Anon(n)
 	if err != nil {
 		return nil
 	}
-	runtime.AddCleanup(owner, func(b []byte) { syscall.Munmap(b) }, b)
+	runtime.AddCleanup(owner, mmapfile.FreeAnon, b)
 	return b
 }

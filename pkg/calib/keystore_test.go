@@ -28,14 +28,8 @@ func TestKeyStoreKeepsLargest(t *testing.T) {
 				for range n {
 					k := gen(r)
 					all = append(all, k)
-					if a.full && k <= a.thr {
-						continue
-					}
 					a.initKeys()
-					a.keys.buf = append(a.keys.buf, k)
-					if len(a.keys.buf) == cap(a.keys.buf) {
-						a.compact()
-					}
+					a.push(k)
 				}
 			}
 			a.compact()

@@ -253,6 +253,18 @@ func (a *accum) initKeys() {
 	}
 }
 
+// push adds one candidate key outside the hot loop of add (merges, and
+// keys read from a statistics file).
+func (a *accum) push(k uint32) {
+	if a.full && k <= a.thr {
+		return
+	}
+	a.keys.buf = append(a.keys.buf, k)
+	if len(a.keys.buf) == cap(a.keys.buf) {
+		a.compact()
+	}
+}
+
 // compact keeps only the largest keep candidates.
 func (a *accum) compact() {
 	a.initKeys()
@@ -306,13 +318,7 @@ func (a *accum) merge(b *accum) {
 	b.compact()
 	b.keys.forEach(func(ks []uint32) {
 		for _, k := range ks {
-			if a.full && k <= a.thr {
-				continue
-			}
-			a.keys.buf = append(a.keys.buf, k)
-			if len(a.keys.buf) == cap(a.keys.buf) {
-				a.compact()
-			}
+			a.push(k)
 		}
 	})
 }

@@ -191,10 +191,7 @@ func ReadStats(r io.Reader) (*Stats, Meta, error) {
 				chunk = chunk[:min(left, len(chunk))]
 				get(chunk)
 				for _, k := range chunk {
-					a.keys.buf = append(a.keys.buf, k)
-					if len(a.keys.buf) == cap(a.keys.buf) {
-						a.compact()
-					}
+					a.push(k)
 				}
 			}
 			a.compact()

@@ -112,12 +112,8 @@ func writePTH(path string, s State) (Digest, error) {
 		return Digest{}, err
 	}
 	defer f.Abort()
-	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
-	if stem == "" {
-		stem = "archive"
-	}
 	w := newHashingFile(f)
-	if err := pth.Write(w, stem, d); err != nil {
+	if err := pth.Write(w, pth.ArchiveName(path), d); err != nil {
 		return Digest{}, fmt.Errorf("write %s: %w", path, err)
 	}
 	return w.digest(), f.Commit()

@@ -75,3 +75,25 @@ func (f *File) Release(off, n int64) {
 		syscall.Madvise(f.data[lo:hi], syscall.MADV_DONTNEED)
 	}
 }
+
+// Anon reserves n bytes of zeroed, private, anonymous memory outside the
+// Go heap: pages cost memory only once written, and the bytes do not raise
+// the garbage collector's heap goal (with GOGC=100 a live heap of W bytes
+// lets W bytes of garbage accumulate). FreeAnon returns them.
+func Anon(n int) ([]byte, error) {
+	if n <= 0 {
+		return nil, fmt.Errorf("anonymous map of %d bytes", n)
+	}
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("anonymous map of %d bytes: %w", n, err)
+	}
+	return b, nil
+}
+
+// FreeAnon unmaps memory returned by Anon (b must be the whole slice).
+func FreeAnon(b []byte) {
+	if len(b) > 0 {
+		syscall.Munmap(b)
+	}
+}

@@ -23,14 +23,20 @@ func Save(path string, root any) error {
 		return err
 	}
 	defer f.Abort()
+	if err := Write(f, ArchiveName(path), root); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return f.Commit()
+}
+
+// ArchiveName is the archive root folder torch 1.x gives a file saved to
+// path: the file stem ("archive" when it is empty).
+func ArchiveName(path string) string {
 	stem := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	if stem == "" {
 		stem = "archive"
 	}
-	if err := Write(f, stem, root); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return f.Commit()
+	return stem
 }
 
 // Write writes root to w in torch's zip format with archiveName as the

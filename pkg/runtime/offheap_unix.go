@@ -2,17 +2,16 @@
 
 package runtime
 
-import "golang.org/x/sys/unix"
+import "github.com/qnnkit/qnnkit/pkg/mmapfile"
 
-// allocWeights returns n bytes of zeroed memory outside the Go heap (an
-// anonymous private map) and the function that unmaps it. Large long-lived
+// allocWeights returns n bytes of zeroed memory outside the Go heap
+// (mmapfile.Anon) and the function that unmaps it. Large long-lived
 // weights go there so that they do not raise the garbage collector's heap
-// goal (with GOGC=100 a live heap of W bytes lets W bytes of garbage
-// accumulate). On failure it falls back to the Go heap.
+// goal. On failure it falls back to the Go heap.
 func allocWeights(n int) ([]byte, func()) {
-	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	b, err := mmapfile.Anon(n)
 	if err != nil {
 		return make([]byte, n), func() {}
 	}
-	return b, func() { unix.Munmap(b) }
+	return b, func() { mmapfile.FreeAnon(b) }
 }
