@@ -5,7 +5,8 @@
 //
 // From export_config it streams model_config.model_name one decoder layer at
 // a time (float32, the R file R_path folded in when online_rotation is set;
-// peak memory ≈ embedding or lm_head + one layer), reads scale_file (the
+// peak memory ≈ embedding or lm_head + two layers, the next one computed
+// while the last is written), reads scale_file (the
 // profiling scale JSON), applies the clip rule (t01m_clip_threshold, strict
 // '>', clip_all, skip_layers.no_clip_*), and writes every profiled Linear
 // weight as int8 [in][out] with `.weight.scale`, plus input/output scales
@@ -50,7 +51,8 @@ func newCommand() *cli.Command {
 			"(the CUDA arithmetic of mllm's script; --scale-true-div uses amax/127), rounded half to even,\n" +
 			"stored transposed [in][out]. Output: .pth by default, or .mllm (converter.py layout and dtype\n" +
 			"codes) when the path ends in .mllm or --format mllm. Written atomically. The model is streamed:\n" +
-			"one decoder layer (or the embedding, or lm_head) is in memory at a time.",
+			"a decoder layer (or the embedding, or lm_head) is computed while the one before it is written\n" +
+			"(at most two parts and 128 MB of finished tensors in memory).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config `FILE`", Required: true},
 			&cli.StringFlag{Name: "output_model", Usage: "output `PATH` (overrides export_config.output_model)"},

@@ -7,7 +7,7 @@
 // time in float32, folds the R file R_path into each part when
 // online_rotation is set (untie, fuse norms, rotate), and writes the state
 // dict in module registration order; peak memory ≈ embedding or lm_head +
-// one layer. The
+// two layers (the next one is computed while the last is written). The
 // output path is --output_model, or export_config.output_model (which mllm
 // shares with exportqnn — quirk Q9 — so pass --output_model to keep both).
 // A path ending in .mllm (or --format mllm) gets the .mllm converter.py
@@ -43,8 +43,9 @@ func newCommand() *cli.Command {
 			"fused, rotated, untied float32 state dict (norm weights 1.0) in registration order.\n" +
 			"Output: --output_model, else export_config.output_model (the path exportqnn also uses by\n" +
 			"default). .pth by default; .mllm (converter.py layout, all F32) when the path ends in .mllm\n" +
-			"or --format mllm. Written atomically. The model is streamed: one decoder layer (or the\n" +
-			"embedding, or lm_head) is in memory at a time.",
+			"or --format mllm. Written atomically. The model is streamed: a decoder layer (or the embedding,\n" +
+			"or lm_head) is computed while the one before it is written (at most two parts and 128 MB of\n" +
+			"finished tensors in memory).",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "config_file", Usage: "mllm JSON config `FILE`", Required: true},
 			&cli.StringFlag{Name: "output_model", Usage: "output `PATH` (overrides export_config.output_model)"},
