@@ -7,11 +7,13 @@ with the R file profile saved and the token ids profile used (which the
 reference checks against its own sample selection), and compares:
 
 * the key order of ori, top_0_1 and all_stat (identical to the reference);
-* ori and top_0_1 of every layer and direction: within 2e-6 relative (the
-  Go and torch forward passes sum in different orders, and the float32
-  differences grow to about 1e-6 by the last layer); the number within
-  1e-6 is reported, and so is the distance of both float32 results from
-  the reference run in float64 on the same (float32, rotated) weights;
+* ori and top_0_1 of every layer and direction: within 2e-6 relative, and
+  no further from torch than 1.5x torch's own variation between one and
+  the default number of OpenBLAS threads (the reference is also run with
+  OPENBLAS_NUM_THREADS=1: OpenBLAS sums some register tiles in another
+  order depending on the thread count); the number within 1e-6 is
+  reported, and so is the distance of both float32 results from the
+  reference run in float64 on the same (float32, rotated) weights;
 * the clip decision at the config's t01m_clip_threshold (spec §4.4), and
   at t = 2, 4, 8, where some layers have outliers;
 * mean within 1e-4·std + 1e-6 and std within 1e-4 relative (NumPy sums
@@ -82,12 +84,23 @@ def main():
         [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", ref64, "--float64"],
         check=True,
     )
+    # torch's own result depends on OpenBLAS's thread count (its register
+    # tiles sum some outputs in another order): the same reference with one
+    # OpenBLAS thread measures how far torch is from itself.
+    ref1 = os.path.join(tmp, "ref1.json")
+    subprocess.run(
+        [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", ref1],
+        check=True,
+        env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+    )
     with open(p["output_path"]) as f:
         go = json.load(f)
     with open(ref) as f:
         rf = json.load(f)
     with open(ref64) as f:
         r64 = json.load(f)
+    with open(ref1) as f:
+        r1 = json.load(f)
 
     for sec in ("ori", "top_0_1", "all_stat"):
         check(list(go[sec]) == list(rf[sec]), "%s key order differs: %s vs %s" % (sec, list(go[sec])[:3], list(rf[sec])[:3]))
@@ -146,6 +159,27 @@ def main():
     check(
         far["qnnkit"][0] <= 1.25 * far["torch"][0],
         "qnnkit ori/top_0_1 are further from the float64 run (%.3g) than torch float32 (%.3g)" % (far["qnnkit"][0], far["torch"][0]),
+    )
+    # Ours against torch, next to torch against itself at another thread
+    # count: at this level (~1e-6) the float32 statistics are set by the
+    # summation order inside OpenBLAS's tiles, which no implementation
+    # outside OpenBLAS reproduces for every thread count.
+    selfvar = [0.0, 0, 0]
+    for layer in rf["all_stat"]:
+        for d in ("input", "output"):
+            for sec in ("ori", "top_0_1"):
+                r = rel(r1[sec][layer][d], rf[sec][layer][d])
+                selfvar[0] = max(selfvar[0], r)
+                selfvar[1] += r <= 1e-6
+                selfvar[2] += r == 0
+    worst_go = max(worst["ori"], worst["top_0_1"])
+    print(
+        "torch with 1 OpenBLAS thread vs the default: max rel %.3g (%d/%d within 1e-6, %d identical); "
+        "qnnkit vs torch: max rel %.3g" % (selfvar[0], selfvar[1], total_ot, selfvar[2], worst_go)
+    )
+    check(
+        worst_go <= max(1e-6, 1.5 * selfvar[0]),
+        "qnnkit ori/top_0_1 differ from torch by %.3g, more than 1.5x torch's own thread-count variation (%.3g)" % (worst_go, selfvar[0]),
     )
     print(
         "layers %d; max rel diff ori %.3g, top_0_1 %.3g (%d/%d within 1e-6); |Δmean|/std %.3g, std rel %.3g; "

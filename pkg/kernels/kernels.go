@@ -15,7 +15,11 @@
 //
 // Products are accumulated in float32 (fused multiply-add on the SIMD path)
 // in a fixed order that depends only on the shape and the implementation
-// (never on the thread count). For every output element
+// (never on the thread count). With more than GemvMaxRows rows, each output
+// starts from its bias and adds, block by block, the sum of a block of K
+// accumulated from zero in k order; the blocks follow OpenBLAS's level-3
+// rule with its Zen/Haswell depth of 320 (kBlock), so most outputs have
+// the bits of torch's CPU Linear there. For every output element
 //
 //	|out - ref| ≤ γ(K+1) · (Σ_k |x_k·w_k| + |bias|),   γ(n) = n·u/(1-n·u), u = 2⁻²⁴,
 //

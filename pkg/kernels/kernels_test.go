@@ -3,6 +3,7 @@ package kernels
 import (
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"testing"
 )
@@ -312,4 +313,80 @@ func TestMatMulTRowBlocks(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestKBlock checks the K blocking against OpenBLAS's level-3 rule as
+// measured on torch 1.13 / OpenBLAS 0.3.21 (Zen: Q = 320), including the
+// shapes of the bundled model, Qwen1.5-1.8B and Qwen2-7B.
+func TestKBlock(t *testing.T) {
+	cases := []struct {
+		K    int
+		want []int
+	}{
+		{64, []int{64}},
+		{256, []int{256}},
+		{320, []int{320}},
+		{500, []int{250, 250}},
+		{640, []int{320, 320}},
+		{660, []int{320, 170, 170}},
+		{680, []int{320, 180, 180}},
+		{704, []int{320, 192, 192}},
+		{1000, []int{320, 320, 180, 180}},
+		{2048, []int{320, 320, 320, 320, 320, 224, 224}},
+		{650, []int{320, 166, 164}},
+	}
+	for _, c := range cases {
+		var got []int
+		for p, kb := 0, 0; p < c.K; p += kb {
+			kb = kBlock(c.K-p, defaultTuning().kc)
+			got = append(got, kb)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("K=%d: blocks %v, want %v", c.K, got, c.want)
+		}
+	}
+}
+
+// TestMatMulTSumOrder checks the order of the SIMD path's sums bit for bit
+// against its description: each output starts from the bias, and each K
+// block (kBlock) is accumulated from zero with one fused multiply-add per
+// term in k order, then added. This is the order of OpenBLAS's sgemm for
+// most tiles, which makes torch's CPU linear layers reproducible here.
+func TestMatMulTSumOrder(t *testing.T) {
+	if best.name == "generic" {
+		t.Skip("the portable kernel multiplies and adds separately; only the FMA path has this order")
+	}
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, sh := range []struct{ M, N, K int }{{7, 40, 704}, {12, 17, 1000}, {6, 16, 300}} {
+		x := randSlice(r, sh.M*sh.K)
+		w := randSlice(r, sh.N*sh.K)
+		bias := randSlice(r, sh.N)
+		out := make([]float32, sh.M*sh.N)
+		MatMulT(out, x, w, bias, sh.M, sh.N, sh.K)
+		for m := 0; m < sh.M; m++ {
+			for n := 0; n < sh.N; n++ {
+				c := bias[n]
+				for p, kb := 0, 0; p < sh.K; p += kb {
+					kb = kBlock(sh.K-p, defaultTuning().kc)
+					var acc float32
+					for k := p; k < p+kb; k++ {
+						acc = exactFMA32(x[m*sh.K+k], w[n*sh.K+k], acc)
+					}
+					c += acc
+				}
+				if got := out[m*sh.N+n]; math.Float32bits(got) != math.Float32bits(c) {
+					t.Fatalf("M%d N%d K%d: out[%d][%d] = %g, blocked FMA order gives %g", sh.M, sh.N, sh.K, m, n, got, c)
+				}
+			}
+		}
+	}
+}
+
+// exactFMA32 is a·b + c rounded once to float32.
+func exactFMA32(a, b, c float32) float32 {
+	x := new(big.Float).SetPrec(200).SetFloat64(float64(a))
+	x.Mul(x, new(big.Float).SetFloat64(float64(b)))
+	x.Add(x, new(big.Float).SetFloat64(float64(c)))
+	f, _ := x.Float32()
+	return f
 }

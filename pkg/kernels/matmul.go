@@ -18,7 +18,7 @@ const (
 // tuning holds the blocking parameters. Benchmarks vary them; the exported
 // functions always use defaultTuning.
 type tuning struct {
-	kc int // depth of a packed W panel: kc×nr floats (16 KiB) stay in L1
+	kc int // deepest block of K (see kBlock): a packed kc×nr W panel (20 KiB) stays in L1
 	nc int // columns of the output (rows of W) per work unit, multiple of nr
 	mc int // rows of x per block (mc×kc floats stay in L2), multiple of mr
 	// gemvMaxM: up to this many rows of x, outputs are dot products of
@@ -43,7 +43,7 @@ const GemvMaxRows = 5
 const padKMultiple = 1024
 
 func defaultTuning() tuning {
-	return tuning{kc: 256, nc: 256, mc: 144, gemvMaxM: GemvMaxRows, gemvRows: 32, padX: true}
+	return tuning{kc: 320, nc: 256, mc: 144, gemvMaxM: GemvMaxRows, gemvRows: 32, padX: true}
 }
 
 func checkArgs(out, x, w, bias []float32, M, N, K int) {
@@ -219,7 +219,7 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 		})
 	}
 
-	kc := min(tu.kc, K)
+	kc := min(tu.kc, K) // the deepest block kBlock returns
 	type scratch struct {
 		bpack []float32 // packed W: nc/nr panels of kc×nr
 		apad  []float32 // mr rows of x, zero-padded, for the last row tile
@@ -244,8 +244,8 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 			initRow(out[m*N+n0:m*N+n1], sliceOrNil(bias, n0, n1))
 		}
 		mFull := m0 + (m1-m0)/mr*mr
-		for p0 := 0; p0 < K; p0 += kc {
-			kb := min(kc, K-p0)
+		for p0, kb := 0, 0; p0 < K; p0 += kb {
+			kb = kBlock(K-p0, kc)
 			for jr := n0; jr < n1; jr += nr {
 				cols := min(nr, n1-jr)
 				off := (jr - n0) * kb
@@ -286,6 +286,25 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 			}
 		}
 	})
+}
+
+// kBlock returns the depth of the next block of the K (summation)
+// dimension when rest elements remain and blocks are at most q deep. It is
+// OpenBLAS's level-3 rule (driver/level3): a full block while at least two
+// remain, else the rest in one block if it fits, else half of it rounded up
+// to an even count. Each block is summed in its own accumulator and added
+// to the output, so the block boundaries decide the float32 result; with
+// q = 320 (OpenBLAS's SGEMM Q for Haswell and Zen) the sums are split where
+// torch's CPU matmul splits them on those machines.
+func kBlock(rest, q int) int {
+	switch {
+	case rest >= 2*q:
+		return q
+	case rest > q:
+		return (rest/2 + 1) / 2 * 2
+	default:
+		return rest
+	}
 }
 
 func sliceOrNil(b []float32, lo, hi int) []float32 {

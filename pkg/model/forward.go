@@ -24,6 +24,13 @@ type LinearHook func(l *Linear, in, out []float32, rows int)
 // RMSNorm, rotate-half RoPE, grouped-query causal attention, SiLU-gated
 // MLP, final RMSNorm and lm_head.
 //
+// The elementwise steps and reductions round exactly as torch's float32
+// CPU kernels on AVX2 do (RMSNorm's sum, SiLU and softmax with SLEEF's
+// exp, softmax's lane order); products sum in OpenBLAS's K blocks (see
+// kernels.MatMulT). What still differs from torch in the last bit is the
+// order inside some of OpenBLAS's register tiles and RoPE's cos/sin
+// (correctly rounded here, SLEEF's within 1 ulp there).
+//
 // A Model keeps no per-call state: methods may run concurrently with
 // different caches, provided Hook is safe for concurrent use.
 type Model struct {
@@ -157,9 +164,11 @@ func (m *Model) LayerForward(i int, x []float32, rows int, cache *KVCache) error
 	RMSNorm(h, x, l.PostNorm, rows, c.RMSNormEps)
 	g := m.Linear(&l.Gate, h, rows)
 	u := m.Linear(&l.Up, h, rows)
-	for j := range g {
-		g[j] = SiLU(g[j]) * u[j]
-	}
+	parallelRanges(len(g), func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			g[j] = SiLU(g[j]) * u[j]
+		}
+	})
 	d := m.Linear(&l.Down, g, rows)
 	for j := range x {
 		x[j] += d[j]
@@ -216,12 +225,32 @@ func Attention(q, ks, vs []float32, rows, pos0, stride, heads, kvHeads, hd int) 
 				}
 				g, b := u/blocks, u%blocks
 				r0 := b * attnBlock
-				a.run(out, q, ks, vs, g, r0, min(rows, r0+attnBlock), pos0, stride, heads, kvHeads, hd)
+				a.run(out, q, ks, vs, g, r0, min(rows, r0+attnBlock), rows, pos0, stride, heads, kvHeads, hd)
 			}
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// parallelRanges calls fn on contiguous ranges covering [0, n), on up to
+// GOMAXPROCS goroutines when n is large enough to be worth it.
+func parallelRanges(n int, fn func(lo, hi int)) {
+	const minPerWorker = 1 << 14
+	workers := min(runtime.GOMAXPROCS(0), n/minPerWorker)
+	if workers <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(w*n/workers, (w+1)*n/workers)
+		}()
+	}
+	wg.Wait()
 }
 
 // attnBlock is the number of query rows per attention work unit.
@@ -237,8 +266,8 @@ func grow(b []float32, n int) []float32 {
 	return b[:n]
 }
 
-// run computes query rows r0..r1-1 of the heads reading kv head g.
-func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, pos0, stride, heads, kvHeads, hd int) {
+// run computes query rows r0..r1-1 (of rows) of the heads reading kv head g.
+func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, rows, pos0, stride, heads, kvHeads, hd int) {
 	rep := heads / kvHeads
 	n := r1 - r0
 	L := pos0 + r1 // keys visible to the last row of the block
@@ -264,7 +293,8 @@ func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, pos0, stride, hea
 			for t := 0; t < valid; t++ {
 				row[t] *= scale
 			}
-			Softmax(row[:valid])
+			// torch's row has all pos0+rows keys, the later ones masked.
+			SoftmaxPrefix(row[:valid], pos0+rows)
 			clear(row[valid:])
 		}
 	}

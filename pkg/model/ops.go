@@ -3,32 +3,30 @@ package model
 import (
 	"fmt"
 	"math"
+	"math/bits"
 )
 
 // RMSNorm writes HF's Qwen2/Llama RMSNorm of rows rows of x (each of
-// len(weight) elements) to dst, which may alias x:
+// len(weight) elements) to dst, which may alias x, rounding as torch's
+// float32 CPU kernels do for `weight * (x * rsqrt(x.pow(2).mean(-1) + eps))`:
 //
-//	var = mean(x²)  (summed in float64, rounded to float32)
-//	r   = float32(1 / sqrt(var + float32(eps)))
-//	dst = weight · (x · r)  (two float32 multiplies)
-//
-// This is HF's `weight * (x * rsqrt(x.pow(2).mean(-1) + eps))` in float32;
-// the float64 sum differs from torch's float32 reduction by at most a few
-// ulps of var.
+//	var = sumF32(x·x) / d    (float32 squares, summed in torch's order)
+//	r   = 1 / sqrt(var + float32(eps))    (sqrt and division each rounded)
+//	dst = weight · (x · r)   (two float32 multiplies)
 func RMSNorm(dst, x, weight []float32, rows int, eps float64) {
 	d := len(weight)
 	if len(x) < rows*d || len(dst) < rows*d {
 		panic(fmt.Sprintf("model.RMSNorm: %d rows of %d need %d elements, have x %d, dst %d", rows, d, rows*d, len(x), len(dst)))
 	}
 	e := float32(eps)
+	sq := make([]float32, d)
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : (r+1)*d]
-		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
+		for j, v := range xr {
+			sq[j] = v * v
 		}
-		v := float32(ss / float64(d))
-		inv := float32(1 / math.Sqrt(float64(v+e)))
+		v := sumF32(sq) / float32(d)
+		inv := 1 / float32(math.Sqrt(float64(v+e))) // float32 sqrt is correctly rounded via float64
 		dr := dst[r*d : (r+1)*d]
 		for j, v := range xr {
 			dr[j] = weight[j] * (v * inv)
@@ -103,10 +101,19 @@ func (r *RoPE) Apply(x []float32, rows, heads, pos0 int) {
 	}
 }
 
-// Softmax replaces x by softmax(x) in float32: e_i = exp(x_i − max) and
-// p_i = e_i / Σe, with the exponentials within 1 ulp of float32(exp) and
-// the sum accumulated in float64. An empty x is left alone.
-func Softmax(x []float32) {
+// Softmax replaces x by softmax(x) in float32, rounding as torch's
+// vectorized CPU softmax over a row of len(x) elements (see SoftmaxPrefix).
+func Softmax(x []float32) { SoftmaxPrefix(x, len(x)) }
+
+// SoftmaxPrefix computes the softmax of a row of n ≥ len(x) elements whose
+// first len(x) are x and whose others are masked (probability exactly 0,
+// as with HF's additive mask of float32 min), writing the first len(x)
+// probabilities to x. It rounds as torch's AVX2 softmax over the whole row:
+// e_i = exp(x_i − max) with SLEEF's expf, the sum accumulated in 8 lanes
+// (element i in lane i mod 8, masked elements adding 0) and reduced by
+// 128-, 64- and 32-bit shuffles (rows shorter than 8: in order), then
+// p_i = e_i · float32(1/sum). An empty x is left alone.
+func SoftmaxPrefix(x []float32, n int) {
 	if len(x) == 0 {
 		return
 	}
@@ -116,51 +123,195 @@ func Softmax(x []float32) {
 			m = v
 		}
 	}
-	var sum float64
+	var lanes [8]float32
 	for i, v := range x {
-		e := exp32(v - m)
+		e := expf(v - m)
 		x[i] = e
-		sum += float64(e)
+		lanes[i%8] += e
+	}
+	var sum float32
+	if n < 8 {
+		for _, v := range lanes[:len(x)] {
+			sum += v
+		}
+	} else {
+		sum = shuffleSum(lanes)
 	}
 	inv := 1 / sum
-	for i, v := range x {
-		x[i] = float32(float64(v) * inv)
+	for i := range x {
+		x[i] *= inv
 	}
 }
 
-// SiLU returns x·σ(x) = x / (1 + exp(−x)) in float32, with exp within
-// 1 ulp of float32(exp(−x)).
+// shuffleSum adds 8 lanes as torch's AVX2 vec_reduce_all does: lane i plus
+// lane i+4, then plus the lane 2 apart, then plus the neighbouring lane.
+func shuffleSum(v [8]float32) float32 {
+	a := [4]float32{v[0] + v[4], v[1] + v[5], v[2] + v[6], v[3] + v[7]}
+	return (a[0] + a[2]) + (a[1] + a[3])
+}
+
+// sumF32 is torch's float32 CPU sum of a contiguous row (SumKernel's
+// vectorized inner sum on AVX2): 8-lane vectors taken four at a time into
+// four accumulators, folded in a cascade of up to four levels (2^p vector
+// groups per level, p = max(4, ⌈log2 groups⌉/4)), the leftover vectors
+// added to the first accumulator, the four accumulators added in order,
+// and finally the leftover scalars and then lanes 0..7 added in order.
+func sumF32(x []float32) float32 {
+	const L = 8
+	nv := len(x) / L
+	groups := nv / 4
+	var acc [4][4][L]float32 // [level][accumulator][lane]
+	power := max(4, ceilLog2(groups)/4)
+	step := 1 << power
+	mask := step - 1
+	addVec := func(dst *[L]float32, v int) {
+		for l, e := range x[v*L : v*L+L] {
+			dst[l] += e
+		}
+	}
+	i := 0
+	for i+step <= groups {
+		for j := 0; j < step; j, i = j+1, i+1 {
+			for k := range 4 {
+				addVec(&acc[0][k], i*4+k)
+			}
+		}
+		for j := 1; j < 4; j++ {
+			for k := range 4 {
+				for l := range L {
+					acc[j][k][l] += acc[j-1][k][l]
+					acc[j-1][k][l] = 0
+				}
+			}
+			if i&(mask<<(j*power)) != 0 {
+				break
+			}
+		}
+	}
+	for ; i < groups; i++ {
+		for k := range 4 {
+			addVec(&acc[0][k], i*4+k)
+		}
+	}
+	for j := 1; j < 4; j++ {
+		for k := range 4 {
+			for l := range L {
+				acc[0][k][l] += acc[j][k][l]
+			}
+		}
+	}
+	p := &acc[0]
+	for v := groups * 4; v < nv; v++ {
+		addVec(&p[0], v)
+	}
+	for k := 1; k < 4; k++ {
+		for l := range L {
+			p[0][l] += p[k][l]
+		}
+	}
+	var s float32
+	for _, e := range x[nv*L:] {
+		s += e
+	}
+	for _, e := range p[0] {
+		s += e
+	}
+	return s
+}
+
+// ceilLog2 is torch's CeilLog2: 1 for x ≤ 2, else ⌈log2 x⌉.
+func ceilLog2(x int) int {
+	if x <= 2 {
+		return 1
+	}
+	return bits.Len64(uint64(x - 1))
+}
+
+// SiLU returns x·σ(x) = x / (1 + exp(−x)) in float32 with SLEEF's expf, as
+// torch's vectorized silu.
 func SiLU(x float32) float32 {
-	return x / (1 + exp32(-x))
+	return x / (1 + expf(-x))
 }
 
-// exp32 is float32(exp(x)) for float32 x, within 1 ulp of the correctly
-// rounded value: x = (32m + j)·ln2/32 + r with |r| ≤ ln2/64, exp(x) =
-// 2^m · 2^(j/32) · p(r) with a degree-4 Taylor polynomial, all in float64
-// (relative error before the final rounding < 2e-12). Arguments outside the
-// normal float32 range go to math.Exp.
-func exp32(x float32) float32 {
-	if !(x > -87 && x < 88) { // also NaN
-		return float32(math.Exp(float64(x)))
-	}
+// expf is SLEEF's expf_u10 (≤ 1 ulp), the exp of torch's AVX2 Vectorized
+// float, step by step in float32 with fused multiply-adds: q = rint(x/ln2),
+// s = x − q·ln2 in two parts, a degree-6 polynomial, and a scaling by 2^q
+// in two halves. Below −104 it is 0 and above 104 +Inf, as SLEEF's.
+// Every fused step's result is a normal float32 or exact (a subnormal x
+// gives q = 0, s = x and s·s = 0), which fma32 requires.
+func expf(x float32) float32 {
 	const (
-		inv   = 32 / math.Ln2
-		ln2hi = 6.93147180369123816490e-01 / 32
-		ln2lo = 1.90821492927058770002e-10 / 32
-		shift = 1.5 * (1 << 52) // adding and subtracting rounds to an integer
+		log2e = float32(1.442695040888963407359924681001892137426645954152985934135449406931)
+		ln2hi = float32(0.693145751953125)
+		ln2lo = float32(1.428606765330187045e-06)
 	)
-	xf := float64(x)
-	kf := (xf*inv + shift) - shift
-	k := int64(kf)
-	r := xf - kf*ln2hi - kf*ln2lo
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24))))
-	return float32(p * exp2Frac[k&31] * math.Float64frombits(uint64((k>>5)+1023)<<52))
+	switch {
+	case x != x:
+		return x
+	case x < -104:
+		return 0
+	case x > 104:
+		return float32(math.Inf(1))
+	}
+	// Adding and subtracting 1.5·2^23 rounds to an integer, ties to even
+	// (|x·log2e| < 151 here).
+	const shift = 0x1.8p23
+	qf := float32(float32(x*log2e)+shift) - shift
+	q := int32(qf)
+	s := fma32(qf, -ln2hi, x)
+	s = fma32(qf, -ln2lo, s)
+	u := float32(0.000198527617612853646278381)
+	for _, c := range expfPoly {
+		// u = fma32(u, s, c), written out: this loop is the hot path.
+		p := float64(float64(u) * float64(s))
+		t := float64(p + float64(c))
+		if math.Float64bits(t)&(1<<29-1) != 1<<28 {
+			u = float32(t)
+		} else {
+			u = fma32Halfway(p, float64(c), t)
+		}
+	}
+	u = 1 + fma32(float32(s*s), u, s)
+	h := q >> 1
+	return u * pow2f(h) * pow2f(q-h)
 }
 
-// exp2Frac[j] = 2^(j/32); read-only.
-var exp2Frac = func() (t [32]float64) {
-	for j := range t {
-		t[j] = math.Exp2(float64(j) / 32)
+// expfPoly are the coefficients of SLEEF's expf polynomial after the
+// leading 0.000198527617612853646278381, highest degree first.
+var expfPoly = [...]float32{0.00139304355252534151077271, 0.00833336077630519866943359, 0.0416664853692054748535156, 0.166666671633720397949219, 0.5}
+
+// pow2f is 2^e for −126 ≤ e ≤ 127.
+func pow2f(e int32) float32 { return math.Float32frombits(uint32(e+127) << 23) }
+
+// fma32 is the correctly rounded float32 a·b + c (what VFMADD computes).
+// The product is exact in float64, so the float64 sum is the exact result
+// rounded once; rounding that to float32 is correct unless it landed
+// exactly halfway between two float32 values (low 29 mantissa bits
+// 1000…0) while the exact result was not. Then the sum's rounding error
+// (TwoSum) says which side the exact result is on, and nudging the sum one
+// float64 ulp that way makes the float32 rounding right. Results below the
+// float32 normal range (2^-126), whose halfway points have other bit
+// patterns, are only guaranteed when exact; expf's are (see there).
+func fma32(a, b, c float32) float32 {
+	// The conversions keep the compiler from fusing these operations.
+	p := float64(float64(a) * float64(b))
+	s := float64(p + float64(c))
+	if math.Float64bits(s)&(1<<29-1) != 1<<28 {
+		return float32(s)
 	}
-	return t
-}()
+	return fma32Halfway(p, float64(c), s)
+}
+
+// fma32Halfway rounds the exact p + c (whose float64 rounding is s) to
+// float32 when s may be a float32 halfway point.
+func fma32Halfway(p, c, s float64) float32 {
+	bv := float64(s - p)
+	e := float64(p-float64(s-bv)) + float64(c-bv)
+	switch {
+	case e > 0:
+		s = math.Nextafter(s, math.Inf(1))
+	case e < 0:
+		s = math.Nextafter(s, math.Inf(-1))
+	}
+	return float32(s)
+}

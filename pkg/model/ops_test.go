@@ -177,24 +177,24 @@ func TestParseConfigArchitectures(t *testing.T) {
 	}
 }
 
-func TestExp32(t *testing.T) {
+func TestExpf(t *testing.T) {
 	// Every representable float32 in steps across the range, plus edges.
 	xs := []float32{0, -0.0, 1, -1, 88, 87.9, -87, -86.99, -100, 100, float32(math.Inf(-1)), float32(math.Inf(1)), 1e-8, -1e-8}
 	for x := float32(-90); x < 90; x += 0.0137 {
 		xs = append(xs, x)
 	}
 	for _, x := range xs {
-		got := exp32(x)
+		got := expf(x)
 		want := float32(math.Exp(float64(x)))
 		if got == want {
 			continue
 		}
 		ulps := math.Abs(float64(int64(math.Float32bits(got)) - int64(math.Float32bits(want))))
 		if ulps > 1 {
-			t.Fatalf("exp32(%v) = %v, want %v (%v ulps)", x, got, want, ulps)
+			t.Fatalf("expf(%v) = %v, want %v (%v ulps)", x, got, want, ulps)
 		}
 	}
-	if v := exp32(float32(math.NaN())); !math.IsNaN(float64(v)) {
-		t.Errorf("exp32(NaN) = %v", v)
+	if v := expf(float32(math.NaN())); !math.IsNaN(float64(v)) {
+		t.Errorf("expf(NaN) = %v", v)
 	}
 }
