@@ -70,6 +70,9 @@ TEXT ·f16FMAStepsAVX2(SB), NOSPLIT, $0-33
 step:
 	XORQ BX, BX
 
+	// Align the hot loop (see dotI16I8AVX2).
+	PCALIGN $64
+
 group:
 	VMOVUPD   (DX)(BX*8), Y0
 	VCVTPS2PD (SI)(BX*4), Y1
