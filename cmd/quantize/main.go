@@ -86,6 +86,9 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	defer out.Abort()
+	// Hash the input for the manifest while quantizing: hashed after the
+	// output, it was a single-core tail of 6.5 s on a 7.35 GB input.
+	man := manifest.Start(cmd, manifest.Run{Inputs: []manifest.Input{{Role: "input", Path: inPath}}})
 	opt := quant.FileOptions{KeepOrder: cmd.Bool("keep-order")}
 	if !cmd.Bool("quiet") {
 		opt.Progress = func(i, n int, name string, from, to mllmfmt.DType) {
@@ -104,5 +107,5 @@ func run(_ context.Context, cmd *cli.Command) error {
 		return err
 	}
 	fmt.Printf("%s: %d tensors, %d bytes (%s)\n", outPath, n, st.Size(), typ)
-	return manifest.Write(cmd, manifest.Run{Inputs: []manifest.Input{{Role: "input", Path: inPath}}}, outPath)
+	return man.Finish(outPath)
 }

@@ -1,17 +1,15 @@
 package quant
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
-	"math"
 	"runtime"
 	"sort"
 	"strings"
 	"sync"
-	"unsafe"
 
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
+	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
 // fp32Layers are the name fragments mllm's quantize tool keeps in F32
@@ -308,17 +306,13 @@ func (p *chunkPipeline) quantizeChunk(j *chunkJob, x []float32) ([]byte, error) 
 		return nil, fmt.Errorf("%d bytes is not a whole number of float32", len(j.data))
 	}
 	x = x[:len(j.data)/4]
-	if nativeLittleEndian() {
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(x))), len(j.data)), j.data)
-	} else {
-		for i := range x {
-			x[i] = math.Float32frombits(binary.LittleEndian.Uint32(j.data[4*i:]))
-		}
+	// One pass copies the chunk and finds a NaN or Inf.
+	i, err := tensor.ToFloat32Finite(tensor.F32, j.data, x)
+	if err != nil {
+		return nil, err
 	}
-	for i, v := range x {
-		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
-			return nil, fmt.Errorf("element %d is %v (NaN and Inf cannot be quantized)", i, v)
-		}
+	if i >= 0 {
+		return nil, fmt.Errorf("element %d is %v (NaN and Inf cannot be quantized)", i, x[i])
 	}
 	n, err := j.f.Size(len(x))
 	if err != nil {
@@ -338,5 +332,3 @@ func (p *chunkPipeline) quantizeChunk(j *chunkJob, x []float32) ([]byte, error) 
 	j.f.Quantize(q, x)
 	return q, nil
 }
-
-func nativeLittleEndian() bool { return binary.NativeEndian.Uint16([]byte{1, 0}) == 1 }

@@ -9,10 +9,18 @@ import (
 
 // ToFloat32Finite is ToFloat32 that also returns the index of the first
 // NaN or ±Inf among the converted values, or -1 when all are finite. For
-// bf16 (the usual checkpoint dtype) the check is part of the conversion,
-// and a long tensor is converted on all cores.
+// bf16 (the usual checkpoint dtype) and float32 the check is part of the
+// conversion (one pass over the data), and a long tensor is converted on
+// all cores.
 func ToFloat32Finite(d DType, raw []byte, dst []float32) (int, error) {
-	if d != BF16 || len(raw) != 2*len(dst) {
+	var conv func(dst []float32, raw []byte) bool
+	es := 0
+	switch {
+	case d == BF16 && len(raw) == 2*len(dst):
+		conv, es = bf16ToF32, 2
+	case d == F32 && len(raw) == 4*len(dst) && nativeLittleEndian:
+		conv, es = f32ToF32, 4
+	default:
 		if err := ToFloat32(d, raw, dst); err != nil {
 			return -1, err
 		}
@@ -20,7 +28,7 @@ func ToFloat32Finite(d DType, raw []byte, dst []float32) (int, error) {
 	}
 	const chunk = 1 << 20
 	if len(dst) <= chunk || runtime.GOMAXPROCS(0) == 1 {
-		if bf16ToF32(dst, raw) {
+		if conv(dst, raw) {
 			return firstNonFinite(dst), nil
 		}
 		return -1, nil
@@ -39,7 +47,7 @@ func ToFloat32Finite(d DType, raw []byte, dst []float32) (int, error) {
 			defer wg.Done()
 			for c := range next {
 				lo, hi := c*chunk, min(len(dst), (c+1)*chunk)
-				bad[c] = bf16ToF32(dst[lo:hi], raw[2*lo:2*hi])
+				bad[c] = conv(dst[lo:hi], raw[es*lo:es*hi])
 			}
 		}()
 	}
@@ -51,6 +59,23 @@ func ToFloat32Finite(d DType, raw []byte, dst []float32) (int, error) {
 		}
 	}
 	return -1, nil
+}
+
+// nativeLittleEndian: float32 bytes can be copied as they are.
+var nativeLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// f32ToF32 copies the little-endian float32 values raw (len(dst) of them)
+// into dst, on a little-endian machine, and reports whether any is NaN or
+// ±Inf.
+func f32ToF32(dst []float32, raw []byte) bool {
+	raw = raw[:4*len(dst)]
+	k, nonFinite := f32CopyAsm(dst, raw)
+	for i := k; i < len(dst); i++ {
+		b := binary.LittleEndian.Uint32(raw[4*i:])
+		nonFinite = nonFinite || b&0x7f800000 == 0x7f800000
+		dst[i] = math.Float32frombits(b)
+	}
+	return nonFinite
 }
 
 // bf16ToF32 widens the bf16 values raw (len(dst) of them, little-endian)

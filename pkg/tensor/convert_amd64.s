@@ -38,3 +38,41 @@ done:
 	SETNE  ret+24(FP)
 	VZEROUPPER
 	RET
+
+// func f32CopyAVX2(dst *float32, src *byte, n int) bool
+// 16 float32 per iteration: copy them and OR together the lanes whose
+// exponent bits (0x7f800000) are all ones (NaN or ±Inf).
+TEXT ·f32CopyAVX2(SB), NOSPLIT, $0-25
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x7F800000, AX
+	MOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y14, Y14, Y14
+	SHRQ $4, CX
+	JEQ  f32done
+
+	PCALIGN $64
+
+f32loop:
+	VMOVDQU  (SI), Y0
+	VMOVDQU  32(SI), Y1
+	VMOVDQU  Y0, (DI)
+	VMOVDQU  Y1, 32(DI)
+	VPAND    Y15, Y0, Y0
+	VPAND    Y15, Y1, Y1
+	VPCMPEQD Y15, Y0, Y0
+	VPCMPEQD Y15, Y1, Y1
+	VPOR     Y0, Y14, Y14
+	VPOR     Y1, Y14, Y14
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNE  f32loop
+
+f32done:
+	VPTEST Y14, Y14
+	SETNE  ret+24(FP)
+	VZEROUPPER
+	RET

@@ -93,9 +93,10 @@ func TestToFloat32(t *testing.T) {
 	}
 }
 
-// ToFloat32Finite converts every bf16 pattern exactly (the assembly kernel,
-// the scalar tail and the parallel chunks alike) and finds the first NaN
-// or Inf, for lengths around the kernel's width and the chunk size.
+// ToFloat32Finite converts every bf16 pattern exactly and copies float32
+// exactly (the assembly kernels, the scalar tails and the parallel chunks
+// alike) and finds the first NaN or Inf, for lengths around the kernels'
+// width and the chunk size.
 func TestToFloat32Finite(t *testing.T) {
 	for _, n := range []int{0, 1, 15, 16, 17, 1 << 16, 1<<20 + 1, 3<<20 + 5} {
 		for _, bad := range []int{-1, 0, n / 2, n - 1} {
@@ -124,8 +125,14 @@ func TestToFloat32Finite(t *testing.T) {
 				}
 			}
 			f32 := Float32Bytes(dst)
-			if got, err := ToFloat32Finite(F32, f32, make([]float32, n)); err != nil || got != bad {
+			dst32 := make([]float32, n)
+			if got, err := ToFloat32Finite(F32, f32, dst32); err != nil || got != bad {
 				t.Fatalf("F32 n %d bad %d: got %d, %v", n, bad, got, err)
+			}
+			for i := range n {
+				if math.Float32bits(dst32[i]) != math.Float32bits(dst[i]) {
+					t.Fatalf("F32 n %d: element %d = %#x, want %#x", n, i, math.Float32bits(dst32[i]), math.Float32bits(dst[i]))
+				}
 			}
 		}
 	}
