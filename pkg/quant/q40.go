@@ -6,7 +6,15 @@ package quant
 // trunc(x·(1/d) + 8.5)). dst must be len(x)/QK4_0*BlockQ4_0Bytes bytes.
 func QuantizeQ4_0(dst []byte, x []float32) {
 	nb := checkBlocks("QuantizeQ4_0", len(x), QK4_0, len(dst), BlockQ4_0Bytes)
-	for i := range nb {
+	if nb == 0 {
+		return
+	}
+	quantizeQ4_0Generic(dst, x, quantizeQ4_0Fast(dst, x, nb), nb)
+}
+
+// quantizeQ4_0Generic quantizes blocks from..nb-1 of x into dst.
+func quantizeQ4_0Generic(dst []byte, x []float32, from, nb int) {
+	for i := from; i < nb; i++ {
 		xb := x[i*QK4_0 : (i+1)*QK4_0]
 		y := dst[i*BlockQ4_0Bytes : (i+1)*BlockQ4_0Bytes]
 		var amax, max float32
