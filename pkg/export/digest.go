@@ -36,17 +36,47 @@ func newHashingFile(f *atomicfile.File) *hashingFile {
 	return &hashingFile{f: f, h: sha256.New()}
 }
 
+// concurrentHashMin is the write size from which the hash runs on another
+// goroutine while the kernel copies the bytes into the page cache: for an
+// export, hashing and that copy were over half of the CPU time, all of it
+// on the writing goroutine.
+const concurrentHashMin = 1 << 20
+
 func (w *hashingFile) Write(b []byte) (int, error) {
-	n, err := w.f.Write(b)
-	if w.pos == w.hashed && !w.broken {
+	if w.pos != w.hashed || w.broken {
+		n, err := w.f.Write(b)
+		w.broken = true
+		w.advance(n)
+		return n, err
+	}
+	if len(b) < concurrentHashMin {
+		n, err := w.f.Write(b)
 		w.h.Write(b[:n])
 		w.hashed += int64(n)
-	} else {
-		w.broken = true
+		w.advance(n)
+		return n, err
 	}
+	// Both goroutines only read b, and Write returns after both are done.
+	done := make(chan struct{})
+	go func() {
+		w.h.Write(b)
+		close(done)
+	}()
+	n, err := w.f.Write(b)
+	<-done
+	if n == len(b) {
+		w.hashed += int64(n)
+	} else {
+		w.broken = true // the hash covers bytes that were not written
+	}
+	w.advance(n)
+	return n, err
+}
+
+// advance moves the write position past n written bytes.
+func (w *hashingFile) advance(n int) {
 	w.pos += int64(n)
 	w.end = max(w.end, w.pos)
-	return n, err
 }
 
 func (w *hashingFile) Seek(offset int64, whence int) (int64, error) {

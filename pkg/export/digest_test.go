@@ -26,6 +26,12 @@ func TestWriteDigest(t *testing.T) {
 			scalarBool("a.clip_input", true),
 		},
 		"empty": {},
+		// Writes of 1 MB and more are hashed on another goroutine.
+		"large": {
+			scalarF32("a.weight.scale", 0.5),
+			tensor.FromFloat32("big.weight", []int{400, 1000}, bigValues(400*1000)),
+			tensor.FromBytes("z.i8", tensor.I8, []int{3}, []byte{7, 8, 9}),
+		},
 	}
 	for name, s := range states {
 		for _, f := range []Format{MLLM, PTH} {
@@ -111,4 +117,13 @@ func TestHeaderFirstRewrites(t *testing.T) {
 	if string(got) != "headdata" || d.Size != 8 || d.SHA256 != "" {
 		t.Errorf("file %q, digest %+v; want \"headdata\", size 8, no hash", got, d)
 	}
+}
+
+// bigValues returns n distinct float32 values.
+func bigValues(n int) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = float32(i%1000)*0.001 - float32(i/1000)
+	}
+	return v
 }
