@@ -1,6 +1,7 @@
 // Package kernels provides fast float32 linear-algebra kernels for inference:
 // the matrix product x·Wᵀ with W stored row-major as [out, in] (the layout of
-// every Linear weight in a checkpoint), plus Dot and Axpy helpers.
+// every Linear weight in a checkpoint), plus Dot and Axpy helpers and
+// ParallelRanges, the multi-core loop the other numeric packages share.
 //
 // On amd64 CPUs with AVX2 and FMA (detected at run time with
 // golang.org/x/sys/cpu) the kernels run hand-written Go assembly; everywhere
@@ -35,6 +36,7 @@ package kernels
 import (
 	"fmt"
 	"runtime"
+	"sync"
 )
 
 // MatMulT computes out[m*N+n] = Σ_k x[m*K+k]·w[n*K+k] (+ bias[n] when bias
@@ -101,4 +103,29 @@ func resolveThreads(threads int) int {
 		threads = 1
 	}
 	return threads
+}
+
+// ParallelRanges splits [0, n) into chunks of at least minChunk items and
+// runs f on them using up to GOMAXPROCS goroutines. f must write disjoint
+// outputs; the result is then independent of scheduling.
+func ParallelRanges(n, minChunk int, f func(lo, hi int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if workers <= 1 || n <= minChunk {
+		f(0, n)
+		return
+	}
+	chunk := max(minChunk, (n+workers*4-1)/(workers*4))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, workers)
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(n, lo+chunk)
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			f(lo, hi)
+			<-sem
+		}()
+	}
+	wg.Wait()
 }

@@ -164,7 +164,7 @@ func (m *Model) LayerForward(i int, x []float32, rows int, cache *KVCache) error
 	RMSNorm(h, x, l.PostNorm, rows, c.RMSNormEps)
 	g := m.Linear(&l.Gate, h, rows)
 	u := m.Linear(&l.Up, h, rows)
-	parallelRanges(len(g), func(lo, hi int) {
+	kernels.ParallelRanges(len(g), 1<<14, func(lo, hi int) {
 		for j := lo; j < hi; j++ {
 			g[j] = SiLU(g[j]) * u[j]
 		}
@@ -231,26 +231,6 @@ func Attention(q, ks, vs []float32, rows, pos0, stride, heads, kvHeads, hd int) 
 	}
 	wg.Wait()
 	return out
-}
-
-// parallelRanges calls fn on contiguous ranges covering [0, n), on up to
-// GOMAXPROCS goroutines when n is large enough to be worth it.
-func parallelRanges(n int, fn func(lo, hi int)) {
-	const minPerWorker = 1 << 14
-	workers := min(runtime.GOMAXPROCS(0), n/minPerWorker)
-	if workers <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(w*n/workers, (w+1)*n/workers)
-		}()
-	}
-	wg.Wait()
 }
 
 // attnBlock is the number of query rows per attention work unit.

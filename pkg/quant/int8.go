@@ -4,9 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
 	"unsafe"
+
+	"github.com/qnnkit/qnnkit/pkg/kernels"
 )
 
 // inv127 is float32(1/127) (bits 0x3C010204): PyTorch's CUDA kernel for
@@ -39,7 +40,7 @@ func Int8Scale(amax float32, trueDiv bool) float32 {
 func AbsMax(w []float32) (float32, error) {
 	var mu sync.Mutex
 	var m uint32
-	parallelRanges(len(w), 1<<18, func(lo, hi int) {
+	kernels.ParallelRanges(len(w), 1<<18, func(lo, hi int) {
 		x := absBitsMax(w[lo:hi])
 		mu.Lock()
 		m = max(m, x)
@@ -140,7 +141,7 @@ func QuantizeLinearInt8(w []float32, out, in int, trueDiv bool) (qT []byte, scal
 	// and written contiguously, then stored transposed: for each input
 	// column, the block's rows bytes go to one stretch of a result row.
 	const rows = 64
-	parallelRanges((out+rows-1)/rows, 1, func(lo, hi int) {
+	kernels.ParallelRanges((out+rows-1)/rows, 1, func(lo, hi int) {
 		buf := make([]int8, rows*in)
 		for b := lo; b < hi; b++ {
 			o0, o1 := b*rows, min(out, (b+1)*rows)
@@ -222,29 +223,4 @@ func QuantizeBiasInt32(b []float32, trueDiv bool) (q []int32, scale float32, err
 		q[i] = int32(quantInt8(v, scale))
 	}
 	return q, scale, nil
-}
-
-// parallelRanges splits [0, n) into chunks of at least minChunk items and
-// runs f on them using up to GOMAXPROCS goroutines. f must write disjoint
-// outputs; the result is then independent of scheduling.
-func parallelRanges(n, minChunk int, f func(lo, hi int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if workers <= 1 || n <= minChunk {
-		f(0, n)
-		return
-	}
-	chunk := max(minChunk, (n+workers*4-1)/(workers*4))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, workers)
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(n, lo+chunk)
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			f(lo, hi)
-			<-sem
-		}()
-	}
-	wg.Wait()
 }

@@ -49,19 +49,7 @@ func TestQ40AVX2MatchesGeneric(t *testing.T) {
 		got := make([]byte, nb*BlockQ4_0Bytes)
 		quantizeQ4_0Generic(want, x, 0, nb)
 		QuantizeQ4_0(got, x)
-		bad := 0
-		for b := range nb {
-			w, g := want[b*BlockQ4_0Bytes:(b+1)*BlockQ4_0Bytes], got[b*BlockQ4_0Bytes:(b+1)*BlockQ4_0Bytes]
-			if !bytes.Equal(w, g) {
-				if bad < 3 {
-					t.Errorf("%s block %d: AVX2\n%x\nportable\n%x\ninput %v", name, b, g, w, x[b*QK4_0:(b+1)*QK4_0])
-				}
-				bad++
-			}
-		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d blocks differ", name, bad, nb)
-		}
+		compareBlocks(t, name, got, want, BlockQ4_0Bytes, x, QK4_0)
 	}
 	if n := quantizeQ4_0Fast(make([]byte, 40*BlockQ4_0Bytes), nonFinite, 40); n != 5 {
 		t.Errorf("the assembly did %d blocks of the non-finite input, want 5 (it must stop at the NaN)", n)

@@ -114,19 +114,28 @@ func TestQ4KAVX2MatchesGeneric(t *testing.T) {
 		got := make([]byte, nb*BlockQ4KBytes)
 		quantizeQ4KGeneric(want, x, nb)
 		quantizeQ4KAVX2(got, x, nb)
-		bad := 0
-		for b := range nb {
-			w, g := want[b*BlockQ4KBytes:(b+1)*BlockQ4KBytes], got[b*BlockQ4KBytes:(b+1)*BlockQ4KBytes]
-			if !bytes.Equal(w, g) {
-				if bad < 3 {
-					t.Errorf("%s block %d: AVX2\n%x\nportable\n%x\ninput %v", name, b, g, w, x[b*QK_K:(b+1)*QK_K])
-				}
-				bad++
+		compareBlocks(t, name, got, want, BlockQ4KBytes, x, QK_K)
+	}
+}
+
+// compareBlocks reports the blocks (blockBytes each, quantized from
+// blockValues values of x) where the AVX2 output got differs from the
+// portable output want: the first three in full, then their count.
+func compareBlocks(t *testing.T, name string, got, want []byte, blockBytes int, x []float32, blockValues int) {
+	t.Helper()
+	nb := len(want) / blockBytes
+	bad := 0
+	for b := range nb {
+		w, g := want[b*blockBytes:(b+1)*blockBytes], got[b*blockBytes:(b+1)*blockBytes]
+		if !bytes.Equal(w, g) {
+			if bad < 3 {
+				t.Errorf("%s block %d: AVX2\n%x\nportable\n%x\ninput %v", name, b, g, w, x[b*blockValues:(b+1)*blockValues])
 			}
+			bad++
 		}
-		if bad > 0 {
-			t.Errorf("%s: %d of %d blocks differ", name, bad, nb)
-		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d blocks differ", name, bad, nb)
 	}
 }
 

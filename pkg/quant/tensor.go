@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qnnkit/qnnkit/pkg/kernels"
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 )
 
@@ -65,7 +66,7 @@ func Quantize(dt mllmfmt.DType, x []float32) ([]byte, error) {
 	}
 	dst := make([]byte, n)
 	nb := len(x) / f.BlockElems
-	parallelRanges(nb, 16, func(lo, hi int) {
+	kernels.ParallelRanges(nb, 16, func(lo, hi int) {
 		f.Quantize(dst[lo*f.BlockBytes:hi*f.BlockBytes], x[lo*f.BlockElems:hi*f.BlockElems])
 	})
 	return dst, nil
@@ -86,7 +87,7 @@ func Dequantize(dt mllmfmt.DType, src []byte, n int) ([]float32, error) {
 	}
 	dst := make([]float32, n)
 	nb := n / f.BlockElems
-	parallelRanges(nb, 64, func(lo, hi int) {
+	kernels.ParallelRanges(nb, 64, func(lo, hi int) {
 		f.Dequantize(dst[lo*f.BlockElems:hi*f.BlockElems], src[lo*f.BlockBytes:hi*f.BlockBytes])
 	})
 	return dst, nil
