@@ -7,13 +7,13 @@ with the R file profile saved and the token ids profile used (which the
 reference checks against its own sample selection), and compares:
 
 * the key order of ori, top_0_1 and all_stat (identical to the reference);
-* ori and top_0_1 of every layer and direction: within 2e-6 relative, and
-  no further from torch than 1.5x torch's own variation between one and
-  the default number of OpenBLAS threads (the reference is also run with
-  OPENBLAS_NUM_THREADS=1: OpenBLAS sums some register tiles in another
-  order depending on the thread count); the number within 1e-6 is
-  reported, and so is the distance of both float32 results from the
-  reference run in float64 on the same (float32, rotated) weights;
+* ori and top_0_1 of every layer and direction: within 1e-6 relative of
+  the reference (which runs OpenBLAS with one thread, see
+  ref_get_distribution.py); the number of identical values is reported,
+  and so are torch's own differences when OpenBLAS runs with all cores
+  (it then splits the products differently) and the distance of both
+  float32 results from the reference run in float64 on the same (float32,
+  rotated) weights;
 * the clip decision at the config's t01m_clip_threshold (spec §4.4), and
   at t = 2, 4, 8, where some layers have outliers;
 * mean within 1e-4·std + 1e-6 and std within 1e-4 relative (NumPy sums
@@ -84,14 +84,14 @@ def main():
         [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", ref64, "--float64"],
         check=True,
     )
-    # torch's own result depends on OpenBLAS's thread count (its register
-    # tiles sum some outputs in another order): the same reference with one
-    # OpenBLAS thread measures how far torch is from itself.
-    ref1 = os.path.join(tmp, "ref1.json")
+    # torch's own result depends on OpenBLAS's thread count: the same
+    # reference with all cores measures how far torch is from itself.
+    cores = max(2, os.cpu_count() or 2)
+    refn = os.path.join(tmp, "refn.json")
     subprocess.run(
-        [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", ref1],
+        [sys.executable, "scripts/ref_get_distribution.py", "--config", cfg_path, "--tokens", tokens, "-o", refn],
         check=True,
-        env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+        env=dict(os.environ, OPENBLAS_NUM_THREADS=str(cores)),
     )
     with open(p["output_path"]) as f:
         go = json.load(f)
@@ -99,15 +99,15 @@ def main():
         rf = json.load(f)
     with open(ref64) as f:
         r64 = json.load(f)
-    with open(ref1) as f:
-        r1 = json.load(f)
+    with open(refn) as f:
+        rn = json.load(f)
 
     for sec in ("ori", "top_0_1", "all_stat"):
         check(list(go[sec]) == list(rf[sec]), "%s key order differs: %s vs %s" % (sec, list(go[sec])[:3], list(rf[sec])[:3]))
     check(list(go["all_stat"]) == list(go["ori"]) == list(go["top_0_1"]), "sections list different layers")
 
     worst = {"ori": 0.0, "top_0_1": 0.0, "mean": 0.0, "std": 0.0}
-    same_bytes = total_ms = within1 = total_ot = 0
+    same_bytes = total_ms = within1 = total_ot = identical = 0
     clips = [0, 0]
     mixed = {2: [0, 0], 4: [0, 0], 8: [0, 0]}
     for layer in rf["all_stat"]:
@@ -120,8 +120,9 @@ def main():
                 r = rel(a, b)
                 worst[sec] = max(worst[sec], r)
                 within1 += r <= 1e-6
+                identical += a == b
                 total_ot += 1
-                check(r <= 2e-6, "%s %s %s: qnnkit %r, reference %r (rel %.3g)" % (sec, layer, d, a, b, r))
+                check(r <= 1e-6, "%s %s %s: qnnkit %r, reference %r (rel %.3g)" % (sec, layer, d, a, b, r))
             for tt in (t, 2, 4, 8):  # the config's threshold, and ones where some layers have outliers
                 cg = go["top_0_1"][layer][d] * tt > go["ori"][layer][d]
                 cr = rf["top_0_1"][layer][d] * tt > rf["ori"][layer][d]
@@ -160,32 +161,25 @@ def main():
         far["qnnkit"][0] <= 1.25 * far["torch"][0],
         "qnnkit ori/top_0_1 are further from the float64 run (%.3g) than torch float32 (%.3g)" % (far["qnnkit"][0], far["torch"][0]),
     )
-    # Ours against torch, next to torch against itself at another thread
-    # count: at this level (~1e-6) the float32 statistics are set by the
-    # summation order inside OpenBLAS's tiles, which no implementation
-    # outside OpenBLAS reproduces for every thread count.
+    # torch against itself with all cores: OpenBLAS then sums some outputs
+    # in another order, which moves the statistics by about 1e-6.
     selfvar = [0.0, 0, 0]
     for layer in rf["all_stat"]:
         for d in ("input", "output"):
             for sec in ("ori", "top_0_1"):
-                r = rel(r1[sec][layer][d], rf[sec][layer][d])
+                r = rel(rn[sec][layer][d], rf[sec][layer][d])
                 selfvar[0] = max(selfvar[0], r)
                 selfvar[1] += r <= 1e-6
                 selfvar[2] += r == 0
-    worst_go = max(worst["ori"], worst["top_0_1"])
     print(
-        "torch with 1 OpenBLAS thread vs the default: max rel %.3g (%d/%d within 1e-6, %d identical); "
-        "qnnkit vs torch: max rel %.3g" % (selfvar[0], selfvar[1], total_ot, selfvar[2], worst_go)
-    )
-    check(
-        worst_go <= max(1e-6, 1.5 * selfvar[0]),
-        "qnnkit ori/top_0_1 differ from torch by %.3g, more than 1.5x torch's own thread-count variation (%.3g)" % (worst_go, selfvar[0]),
+        "torch with %d OpenBLAS threads vs the reference (1 thread): max rel %.3g (%d/%d within 1e-6, %d identical)"
+        % (cores, selfvar[0], selfvar[1], total_ot, selfvar[2])
     )
     print(
-        "layers %d; max rel diff ori %.3g, top_0_1 %.3g (%d/%d within 1e-6); |Δmean|/std %.3g, std rel %.3g; "
+        "layers %d; max rel diff ori %.3g, top_0_1 %.3g (%d/%d within 1e-6, %d identical); |Δmean|/std %.3g, std rel %.3g; "
         "%d/%d mean/std values identical to numpy; clip at t=%d: %d clip, %d outliers; "
         "same decisions at t=2/4/8 (clip/outliers %s)"
-        % (len(rf["all_stat"]), worst["ori"], worst["top_0_1"], within1, total_ot, worst["mean"], worst["std"],
+        % (len(rf["all_stat"]), worst["ori"], worst["top_0_1"], within1, total_ot, identical, worst["mean"], worst["std"],
            same_bytes, total_ms, t, clips[1], clips[0],
            " ".join("%d/%d" % (mixed[k][1], mixed[k][0]) for k in (2, 4, 8)))
     )

@@ -14,6 +14,8 @@ installed here):
   qnnkit's ``profile --dump-tokens``), because the HF tokenizers library is
   not available; every sample's ids are decoded with tokenizer.json's
   byte-level vocabulary and must give back exactly ``text[:6000]``;
+* OpenBLAS runs with one thread (see below), so the result is the same on
+  every machine;
 * the hook: a forward hook on every nn.Linear that appends
   ``x.clone().numpy()`` and ``y - bias`` (no_bias, float32) per call;
 * the statistics: concatenate per layer and direction, ``np.partition`` at
@@ -36,8 +38,16 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import torch
+# OpenBLAS splits a product differently for each thread count, and its
+# register tiles then sum some outputs in another order: the statistics
+# would depend on the machine's cores. The reference therefore runs with one
+# OpenBLAS thread unless the caller sets OPENBLAS_NUM_THREADS (read when the
+# library loads, hence the re-exec).
+if "OPENBLAS_NUM_THREADS" not in os.environ:
+    os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_qwen2 as tq  # noqa: E402

@@ -115,7 +115,7 @@ func (r *Recorder) Head(x []float32, rows int) error {
 		r.headIn = growF32(r.headIn, n*hid)
 		r.headOut = growF32(r.headOut, n*l.Out)
 		model.RMSNorm(r.headIn, x[b[0]*hid:b[1]*hid], w.Norm, n, c.RMSNormEps)
-		kernels.MatMulT(r.headOut, r.headIn, l.W, l.B, n, l.Out, l.In)
+		l.Apply(r.headOut, r.headIn, n, b[0], rows)
 		if err := r.Record(l, r.headIn, r.headOut, n); err != nil {
 			return err
 		}

@@ -57,3 +57,20 @@ func BenchmarkDot(b *testing.B) {
 	}
 	_ = s
 }
+
+// BenchmarkMatMulTTorch is the prefill shape in torch's OpenBLAS order
+// (MatMulTTorch); compare with BenchmarkMatMulT's first shape for the
+// cost of the two-accumulator tiles.
+func BenchmarkMatMulTTorch(b *testing.B) {
+	const M, N, K = 512, 2048, 2048
+	r := rand.New(rand.NewPCG(7, 8))
+	x := randSlice(r, M*K)
+	w := randSlice(r, N*K)
+	out := make([]float32, M*N)
+	g := TorchGEMM{Tokens: M, Features: N, Depth: K}
+	b.SetBytes(int64(4 * N * K))
+	for b.Loop() {
+		MatMulTTorch(out, x, w, nil, M, N, K, g)
+	}
+	b.ReportMetric(2*float64(M)*float64(N)*float64(K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}

@@ -8,6 +8,7 @@ var generic = &impl{
 	dotRows: dotRowsGeneric,
 	dot3x4:  dot3x4Generic,
 	packB:   packBGeneric,
+	pair:    pairGeneric,
 	dot:     dotGeneric,
 	axpy:    axpyGeneric,
 }
@@ -39,6 +40,28 @@ func kernelGeneric(kc int, a []float32, lda int, b []float32, c []float32, ldc i
 		cr := c[i*ldc : i*ldc+nr]
 		for j := range cr {
 			cr[j] += acc[j]
+		}
+	}
+}
+
+func pairGeneric(kc, kp int, a []float32, lda int, b []float32, c []float32, ldc int) {
+	b = b[:(kc-1)*nr+8]
+	for i := 0; i < mr; i++ {
+		var acc0, acc1 [8]float32
+		ar := a[i*lda : i*lda+kc]
+		for p, av := range ar {
+			bp := b[p*nr : p*nr+8 : p*nr+8]
+			acc := &acc0
+			if p < kp && p%2 == 1 {
+				acc = &acc1
+			}
+			for j := range acc {
+				acc[j] += av * bp[j]
+			}
+		}
+		cr := c[i*ldc : i*ldc+8]
+		for j := range cr {
+			cr[j] += acc1[j] + acc0[j]
 		}
 	}
 }

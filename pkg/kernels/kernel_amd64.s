@@ -533,3 +533,108 @@ t34store:
 	VMOVSS X15, 44(R9)
 	VZEROUPPER
 	RET
+
+// One k step of the 6×8 two-accumulator kernel: one 8-wide load of the
+// packed W panel (row stride 64 bytes), six broadcasts of x, six FMAs into
+// the accumulator set a0..a5.
+#define PSTEP(boff, aoff, a0, a1, a2, a3, a4, a5) \
+	VMOVUPS      boff(DI), Y0;            \
+	VBROADCASTSS aoff(SI), Y1;            \
+	VFMADD231PS  Y0, Y1, a0;              \
+	VBROADCASTSS aoff(SI)(DX*1), Y2;      \
+	VFMADD231PS  Y0, Y2, a1;              \
+	VBROADCASTSS aoff(SI)(DX*2), Y3;      \
+	VFMADD231PS  Y0, Y3, a2;              \
+	VBROADCASTSS aoff(R8), Y1;            \
+	VFMADD231PS  Y0, Y1, a3;              \
+	VBROADCASTSS aoff(R8)(DX*1), Y2;      \
+	VFMADD231PS  Y0, Y2, a4;              \
+	VBROADCASTSS aoff(R8)(DX*2), Y3;      \
+	VFMADD231PS  Y0, Y3, a5
+
+// func kernel6x8PairAVX2(kc, kp int, a *float32, lda int, b *float32, c *float32, ldc int)
+// Like kernel6x16AVX2 for 8 columns (b has a row stride of 16 floats), but
+// summing in two accumulators as OpenBLAS's edge tiles do: for k < kp even
+// k go to the first and odd k to the second, k ≥ kp to the first; then
+// c[i*ldc+j] += second + first. kc ≥ 1, 0 ≤ kp ≤ kc.
+TEXT ·kernel6x8PairAVX2(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ kp+8(FP), BX
+	MOVQ a+16(FP), SI
+	MOVQ lda+24(FP), DX
+	SHLQ $2, DX
+	MOVQ b+32(FP), DI
+	MOVQ c+40(FP), R9
+	MOVQ ldc+48(FP), R10
+	SHLQ $2, R10
+	LEAQ (SI)(DX*2), R8
+	ADDQ DX, R8                 // R8 = row 3 of a
+
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	VXORPS Y12, Y12, Y12
+	VXORPS Y13, Y13, Y13
+	VXORPS Y14, Y14, Y14
+	VXORPS Y15, Y15, Y15
+
+	SHRQ $1, BX                 // pairs of k
+	MOVQ BX, R11
+	SHLQ $1, R11
+	SUBQ R11, CX                // k left for the first set after the pairs
+	TESTQ BX, BX
+	JZ   ptail
+
+	PCALIGN $64
+ploop:
+	PSTEP(0, 0, Y4, Y5, Y6, Y7, Y8, Y9)
+	PSTEP(64, 4, Y10, Y11, Y12, Y13, Y14, Y15)
+	ADDQ $128, DI
+	ADDQ $8, SI
+	ADDQ $8, R8
+	DECQ BX
+	JNZ  ploop
+
+ptail:
+	TESTQ CX, CX
+	JZ   pstore
+
+ploop1:
+	PSTEP(0, 0, Y4, Y5, Y6, Y7, Y8, Y9)
+	ADDQ $64, DI
+	ADDQ $4, SI
+	ADDQ $4, R8
+	DECQ CX
+	JNZ  ploop1
+
+pstore:
+	VADDPS  Y10, Y4, Y4
+	VADDPS  (R9), Y4, Y4
+	VMOVUPS Y4, (R9)
+	ADDQ    R10, R9
+	VADDPS  Y11, Y5, Y5
+	VADDPS  (R9), Y5, Y5
+	VMOVUPS Y5, (R9)
+	ADDQ    R10, R9
+	VADDPS  Y12, Y6, Y6
+	VADDPS  (R9), Y6, Y6
+	VMOVUPS Y6, (R9)
+	ADDQ    R10, R9
+	VADDPS  Y13, Y7, Y7
+	VADDPS  (R9), Y7, Y7
+	VMOVUPS Y7, (R9)
+	ADDQ    R10, R9
+	VADDPS  Y14, Y8, Y8
+	VADDPS  (R9), Y8, Y8
+	VMOVUPS Y8, (R9)
+	ADDQ    R10, R9
+	VADDPS  Y15, Y9, Y9
+	VADDPS  (R9), Y9, Y9
+	VMOVUPS Y9, (R9)
+	VZEROUPPER
+	RET

@@ -91,8 +91,13 @@ type impl struct {
 	// row-major [*, K] matrix w into dst as kc×nr (k-major), zero-padding
 	// missing columns.
 	packB func(dst, w []float32, K, n0, cols, p0, kc int)
-	dot   func(a, b []float32) float32
-	axpy  func(alpha float32, x, y []float32)
+	// pair computes an mr×8 tile like kernel (b keeps its row stride of
+	// nr) with two accumulators: for p < kp even p go to the first and odd
+	// p to the second, p ≥ kp to the first; c[i*ldc+j] += second + first.
+	// This is the order of OpenBLAS's edge tiles (see TorchGEMM).
+	pair func(kc, kp int, a []float32, lda int, b []float32, c []float32, ldc int)
+	dot  func(a, b []float32) float32
+	axpy func(alpha float32, x, y []float32)
 }
 
 func resolveThreads(threads int) int {

@@ -66,10 +66,13 @@ func checkArgs(out, x, w, bias []float32, M, N, K int) {
 
 // matMulT is the shared driver: out = x·Wᵀ (+ bias) using the kernels of im.
 func matMulT(im *impl, threads int, out, x, w, bias []float32, M, N, K int) {
-	matMulTTuned(im, defaultTuning(), threads, out, x, w, bias, M, N, K)
+	matMulTTuned(im, defaultTuning(), nil, threads, out, x, w, bias, M, N, K)
 }
 
-func matMulTTuned(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K int) {
+// matMulTTuned runs the product with the blocking tu; a non-nil plan
+// (MatMulTTorch) sums its two-accumulator outputs as OpenBLAS does and
+// always takes the blocked path.
+func matMulTTuned(im *impl, tu tuning, plan *orderPlan, threads int, out, x, w, bias []float32, M, N, K int) {
 	checkArgs(out, x, w, bias, M, N, K)
 	if M == 0 || N == 0 {
 		return
@@ -84,11 +87,11 @@ func matMulTTuned(im *impl, tu tuning, threads int, out, x, w, bias []float32, M
 		}
 		return
 	}
-	if M <= tu.gemvMaxM {
+	if M <= tu.gemvMaxM && plan == nil {
 		gemv(im, tu, threads, out, x, w, bias, M, N, K)
 		return
 	}
-	blocked(im, tu, threads, out, x, w, bias, M, N, K)
+	blocked(im, tu, plan, threads, out, x, w, bias, M, N, K)
 }
 
 func initRow(dst, bias []float32) {
@@ -192,7 +195,7 @@ func gemv(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K i
 // into work units of at most tu.nc columns × mUnit rows; each unit packs its
 // columns of W panel by panel (tu.kc deep) and runs the mr×nr micro-kernel
 // over them, reading x in place (or from a stride-padded copy).
-func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, K int) {
+func blocked(im *impl, tu tuning, plan *orderPlan, threads int, out, x, w, bias []float32, M, N, K int) {
 	nUnits := (N + tu.nc - 1) / tu.nc
 	mChunks := 1
 	for nUnits*mChunks < 2*threads && M/(2*mChunks) >= 4*mr {
@@ -224,6 +227,7 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 		bpack []float32 // packed W: nc/nr panels of kc×nr
 		apad  []float32 // mr rows of x, zero-padded, for the last row tile
 		ctmp  []float32 // mr×nr output tile for edge tiles
+		ptmp  []float32 // mr×nr tile summed with two accumulators (plan)
 	}
 	scr := make([]scratch, nt)
 	for i := range scr {
@@ -231,6 +235,7 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 			bpack: make([]float32, tu.nc*kc),
 			apad:  make([]float32, mr*kc),
 			ctmp:  make([]float32, mr*nr),
+			ptmp:  make([]float32, mr*nr),
 		}
 	}
 
@@ -246,6 +251,13 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 		mFull := m0 + (m1-m0)/mr*mr
 		for p0, kb := 0, 0; p0 < K; p0 += kb {
 			kb = kBlock(K-p0, kc)
+			kp := 0 // two-accumulator depth of this block (plan)
+			if plan != nil {
+				// Blocks follow torch's depth; terms past K are zero.
+				full := kBlock(plan.depth-p0, tu.kc)
+				kb = min(full, K-p0)
+				kp = min(kb, full-full%8)
+			}
 			for jr := n0; jr < n1; jr += nr {
 				cols := min(nr, n1-jr)
 				off := (jr - n0) * kb
@@ -269,6 +281,9 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 						if rows < mr {
 							a, ld = s.apad, kb
 						}
+						if plan != nil && pairTile(im, plan, s.ctmp, s.ptmp, kb, kp, a, ld, bp, out, ir, jr, rows, cols, N) {
+							continue
+						}
 						if rows == mr && cols == nr {
 							im.kernel(kb, a, ld, bp, out[ir*N+jr:], N)
 							continue
@@ -288,11 +303,47 @@ func blocked(im *impl, tu tuning, threads int, out, x, w, bias []float32, M, N, 
 	})
 }
 
+// pairTile handles the tile at rows ir.., features jr.. when the plan sums
+// some of its outputs with two accumulators: it computes the tile both
+// ways and adds each output's sum in its own order. It reports whether
+// the tile had such outputs (and was done).
+func pairTile(im *impl, plan *orderPlan, ctmp, ptmp []float32, kb, kp int, a []float32, ld int, bp, out []float32, ir, jr, rows, cols, N int) bool {
+	var rm [mr]uint16
+	var any uint16
+	for i := 0; i < rows; i++ {
+		rm[i] = plan.mask(ir+i, jr)
+		any |= rm[i]
+	}
+	if any == 0 {
+		return false
+	}
+	clear(ctmp)
+	im.kernel(kb, a, ld, bp, ctmp, nr)
+	clear(ptmp)
+	if any&0xff != 0 {
+		im.pair(kb, kp, a, ld, bp, ptmp, nr)
+	}
+	if any>>8 != 0 {
+		im.pair(kb, kp, a, ld, bp[8:], ptmp[8:], nr)
+	}
+	for i := 0; i < rows; i++ {
+		o := out[(ir+i)*N+jr : (ir+i)*N+jr+cols]
+		for j := range o {
+			v := ctmp[i*nr+j]
+			if rm[i]>>j&1 != 0 {
+				v = ptmp[i*nr+j]
+			}
+			o[j] += v
+		}
+	}
+	return true
+}
+
 // kBlock returns the depth of the next block of the K (summation)
 // dimension when rest elements remain and blocks are at most q deep. It is
 // OpenBLAS's level-3 rule (driver/level3): a full block while at least two
 // remain, else the rest in one block if it fits, else half of it rounded up
-// to an even count. Each block is summed in its own accumulator and added
+// to a multiple of 8 (the kernel's unroll). Each block is summed in its own accumulator and added
 // to the output, so the block boundaries decide the float32 result; with
 // q = 320 (OpenBLAS's SGEMM Q for Haswell and Zen) the sums are split where
 // torch's CPU matmul splits them on those machines.
@@ -301,7 +352,7 @@ func kBlock(rest, q int) int {
 	case rest >= 2*q:
 		return q
 	case rest > q:
-		return (rest/2 + 1) / 2 * 2
+		return min(q, (rest/2+7)/8*8) // min: only for tiny test q
 	default:
 		return rest
 	}

@@ -25,6 +25,7 @@ var avx2 = &impl{
 	dotRows: dotRowsAVX2,
 	dot3x4:  dot3x4AVX2Slice,
 	packB:   packBAVX2,
+	pair:    pairAVX2,
 	dot:     dotAVX2Slice,
 	axpy:    axpyAVX2Slice,
 }
@@ -46,6 +47,19 @@ func dotAVX2(a *float32, b *float32, n int) float32
 
 //go:noescape
 func axpyAVX2(alpha float32, x *float32, y *float32, n int)
+
+//go:noescape
+func kernel6x8PairAVX2(kc, kp int, a *float32, lda int, b *float32, c *float32, ldc int)
+
+func pairAVX2(kc, kp int, a []float32, lda int, b []float32, c []float32, ldc int) {
+	if kp < 0 || kp > kc {
+		panic("kernels: pair kernel with kp outside [0, kc]")
+	}
+	_ = a[(mr-1)*lda+kc-1]
+	_ = b[(kc-1)*nr+7]
+	_ = c[(mr-1)*ldc+7]
+	kernel6x8PairAVX2(kc, kp, &a[0], lda, &b[0], &c[0], ldc)
+}
 
 func kernelAVX2(kc int, a []float32, lda int, b []float32, c []float32, ldc int) {
 	// Bounds the assembly relies on; cheap compared with the 6·16·kc FMAs.

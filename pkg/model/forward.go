@@ -26,10 +26,12 @@ type LinearHook func(l *Linear, in, out []float32, rows int)
 //
 // The elementwise steps and reductions round exactly as torch's float32
 // CPU kernels on AVX2 do (RMSNorm's sum, SiLU and softmax with SLEEF's
-// exp, softmax's lane order); products sum in OpenBLAS's K blocks (see
-// kernels.MatMulT). What still differs from torch in the last bit is the
-// order inside some of OpenBLAS's register tiles and RoPE's cos/sin
-// (correctly rounded here, SLEEF's within 1 ulp there).
+// exp, softmax's lane order), and every product of more than
+// kernels.GemvMaxRows rows (the Linears, and attention's q·kᵀ and p·v)
+// sums each output in the order of the single-threaded OpenBLAS call torch
+// makes (kernels.MatMulTTorch). What still differs from torch in the last
+// bit is RoPE's cos/sin (correctly rounded here, SLEEF's within 1 ulp
+// there).
 //
 // A Model keeps no per-call state: methods may run concurrently with
 // different caches, provided Hook is safe for concurrent use.
@@ -55,7 +57,7 @@ func (m *Model) Linear(l *Linear, in []float32, rows int) []float32 {
 		panic(fmt.Sprintf("model: %s: %d rows need %d inputs, have %d", l.Name, rows, rows*l.In, len(in)))
 	}
 	out := make([]float32, rows*l.Out)
-	kernels.MatMulT(out, in[:rows*l.In], l.W, l.B, rows, l.Out, l.In)
+	l.Apply(out, in, rows, 0, rows)
 	if m.Hook != nil {
 		m.Hook(l, in[:rows*l.In], out, rows)
 	}
@@ -265,7 +267,11 @@ func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, rows, pos0, strid
 			copy(a.qg[(j*n+i)*hd:(j*n+i+1)*hd], q[(r*heads+h)*hd:(r*heads+h+1)*hd])
 		}
 	}
-	kernels.MatMulTThreads(1, a.sc, a.qg, ks[g*stride*hd:(g*stride+L)*hd], nil, rep*n, L, hd)
+	// torch computes each head's q·kᵀ as one sgemm over all keys (BLAS M)
+	// and queries (BLAS N), and p·v over hd (M) and queries (N) with all
+	// keys as the depth; these calls are parts of those products.
+	kernels.MatMulTTorchThreads(1, a.sc, a.qg, ks[g*stride*hd:(g*stride+L)*hd], nil, rep*n, L, hd,
+		kernels.TorchGEMM{Tokens: rows, Features: pos0 + rows, Depth: hd, Row0: r0, Period: n})
 	for j := 0; j < rep; j++ {
 		for i := 0; i < n; i++ {
 			row := a.sc[(j*n+i)*L : (j*n+i+1)*L]
@@ -284,7 +290,8 @@ func (a *attnScratch) run(out, q, ks, vs []float32, g, r0, r1, rows, pos0, strid
 			a.vt[d*L+t] = vg[t*hd+d]
 		}
 	}
-	kernels.MatMulTThreads(1, a.og, a.sc, a.vt, nil, rep*n, hd, L)
+	kernels.MatMulTTorchThreads(1, a.og, a.sc, a.vt, nil, rep*n, hd, L,
+		kernels.TorchGEMM{Tokens: rows, Features: hd, Depth: pos0 + rows, Row0: r0, Period: n})
 	for j := 0; j < rep; j++ {
 		h := g*rep + j
 		for i := 0; i < n; i++ {

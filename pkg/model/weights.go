@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
+	"github.com/qnnkit/qnnkit/pkg/kernels"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
@@ -17,6 +18,23 @@ type Linear struct {
 	In   int       // in_features
 	W    []float32 // [Out][In] row-major
 	B    []float32 // [Out], nil when the layer has no bias
+}
+
+// Apply computes rows rows of l's output, out = in·Wᵀ + B, for rows
+// row0..row0+rows-1 of a call over total rows (all of them: row0 = 0,
+// rows = total). With more than kernels.GemvMaxRows rows in total each
+// output is summed in the order of torch's CPU Linear over the total rows
+// (kernels.MatMulTTorch), so computing a call in blocks of rows gives the
+// same bits; with fewer (decoding) the outputs are dot products, which
+// read W once.
+func (l *Linear) Apply(out, in []float32, rows, row0, total int) {
+	x := in[:rows*l.In]
+	if total > kernels.GemvMaxRows {
+		kernels.MatMulTTorch(out, x, l.W, l.B, rows, l.Out, l.In,
+			kernels.TorchGEMM{Tokens: total, Features: l.Out, Depth: l.In, Row0: row0})
+		return
+	}
+	kernels.MatMulT(out, x, l.W, l.B, rows, l.Out, l.In)
 }
 
 // Layer is one decoder block.
