@@ -16,8 +16,17 @@ Outputs:
                                      safetensors, untied lm_head, no biases, 4:1 GQA,
                                      rope_theta 5e5, eps 1e-5) made here with a fixed seed
   testdata/model/tinyllama_logits.f32, tinyllama.json   its logits for 16 ids
-  testdata/model/rope.json           HF's float32 inv_freq bits and cos/sin bits at a
-                                     few positions for several (theta, head_dim)
+  testdata/model/rope.json, rope_cossin.u32
+                                     HF's float32 inv_freq bits and torch's cos/sin
+                                     bits at ~160 positions up to 40000 for several
+                                     (theta, head_dim)
+  testdata/model/sleef.json, sleef_sincos.u32
+                                     SLEEF's Payne-Hanek table read out of
+                                     libsleef.so.3 and torch's (SLEEF's) sin/cos of
+                                     8-lane vectors covering both reduction paths,
+                                     and its pow
+
+`gen_model_goldens.py rope` writes only the last two.
 """
 
 import json
@@ -124,7 +133,8 @@ def main():
         f.write("\n")
     gen_llama()
     gen_rope()
-    print("wrote %s (%d ids, logits %s; tinyllama; rope)" % (os.path.normpath(OUT), len(ids), arr.shape))
+    gen_sleef()
+    print("wrote %s (%d ids, logits %s; tinyllama; rope; sleef)" % (os.path.normpath(OUT), len(ids), arr.shape))
 
 
 def write_safetensors(path, tensors):
@@ -194,24 +204,169 @@ def gen_llama():
         f.write("\n")
 
 
+# Positions of the RoPE goldens: every position where the first 8-lane
+# vector of a row changes path (angles of 125 and up take SLEEF's Payne-Hanek
+# reduction for the whole vector), samples up to 2100 and beyond.
+ROPE_POSITIONS = sorted(set(
+    list(range(0, 20)) + list(range(120, 136)) + list(range(20, 2101, 61))
+    + [1249, 1250, 1251, 2047, 2048, 4095, 4096, 8191, 12499, 12500, 12501, 16383, 32767, 32768, 39999, 40000]
+    + [int(p) for p in np.random.default_rng(5).integers(2101, 40000, 40)]))
+# (theta, head_dim): Qwen2 (1e6, 64 and 128), Llama-2 (1e4), Llama-3 (5e5),
+# and head_dim 40, whose half (20) is not a multiple of 8, so a row's vectors
+# mix angles of both halves.
+ROPE_CASES = [(10000.0, 64), (10000.0, 128), (1000000.0, 128), (500000.0, 128), (1000000.0, 64), (10000.0, 40)]
+
+
 def gen_rope():
+    """rope.json + rope_cossin.u32: HF's float32 inv_freq and torch's emb.cos()
+    and emb.sin() rows (torch_qwen2.Rotary over all ROPE_POSITIONS at once,
+    one thread). For each case and position the file holds the cos row then
+    the sin row, as uint32 bits; only the first half when head_dim/2 is a
+    multiple of 8 (the second half is then bitwise the same, checked here)."""
+    torch.set_num_threads(1)
     out = []
-    positions = [0, 1, 7, 511, 4095, 32767]
-    for theta, dim in [(10000.0, 64), (10000.0, 128), (1000000.0, 128), (500000.0, 128), (1000000.0, 64)]:
+    blob = []
+    off = 0
+    for theta, dim in ROPE_CASES:
         rot = tq.Rotary(dim, theta)
-        cos, sin = rot(torch.tensor(positions))
+        cos, sin = rot(torch.tensor(ROPE_POSITIONS))
+        cos = cos.contiguous().view(torch.int32).numpy().astype("<u4")
+        sin = sin.contiguous().view(torch.int32).numpy().astype("<u4")
+        h = dim // 2
+        width = dim
+        if h % 8 == 0:
+            if not (np.array_equal(cos[:, :h], cos[:, h:]) and np.array_equal(sin[:, :h], sin[:, h:])):
+                raise SystemExit("theta %g dim %d: emb halves differ" % (theta, dim))
+            width = h
+        rows = np.concatenate([cos[:, :width], sin[:, :width]], axis=1)
+        blob.append(rows.ravel())
         out.append({
             "theta": theta,
             "head_dim": dim,
             "inv_freq_bits": [x & 0xFFFFFFFF for x in rot.inv_freq.view(torch.int32).tolist()],
-            "positions": positions,
-            "cos_bits": [[x & 0xFFFFFFFF for x in r[: dim // 2]] for r in cos.view(torch.int32).tolist()],
-            "sin_bits": [[x & 0xFFFFFFFF for x in r[: dim // 2]] for r in sin.view(torch.int32).tolist()],
+            "positions": ROPE_POSITIONS,
+            "width": width,
+            "offset": off,
         })
+        off += rows.size
+    with open(os.path.join(OUT, "rope_cossin.u32"), "wb") as f:
+        f.write(np.concatenate(blob).astype("<u4").tobytes())
     with open(os.path.join(OUT, "rope.json"), "w") as f:
-        json.dump({"torch": torch.__version__, "cases": out}, f)
+        json.dump({
+            "torch": torch.__version__,
+            "file": "rope_cossin.u32",
+            "layout": "per case, per position: cos row then sin row, `width` uint32 float bits each, from `offset` (in uint32)",
+            "cases": out,
+        }, f)
+        f.write("\n")
+
+
+LIBSLEEF = "/lib/x86_64-linux-gnu/libsleef.so.3"
+
+
+def gen_sleef():
+    """sleef.json + sleef_sincos.u32: SLEEF 3.5.1's float Payne-Hanek table
+    (Sleef_rempitabsp, 103 rows of 4 floats, read out of libsleef.so.3: it is
+    not exported, so it is found by its first two entries as printed in
+    SLEEF's rempitab.c) and torch's sin/cos of 8-lane vectors (one thread, a
+    contiguous tensor: Sleef_sinf8_u10 / Sleef_cosf8_u10 on each aligned group
+    of 8) chosen to exercise both reduction paths: small and large arguments,
+    mixed vectors, up to 1e5 and huge ones, negatives, ±0, subnormals, 125
+    itself, the 2^-64 rescaling above 2^90, Inf and NaN; and torch's pow
+    (Sleef_powf8_u10) of HF inv_freq arguments and random ones."""
+    torch.set_num_threads(1)
+    with open(LIBSLEEF, "rb") as f:
+        lib = f.read()
+    key = struct.pack("<ff", 0.159154892, 5.112411827e-08)
+    at = lib.find(key)
+    if at < 0 or lib.find(key, at + 1) >= 0:
+        raise SystemExit("%s: Sleef_rempitabsp not found exactly once" % LIBSLEEF)
+    tab = list(struct.unpack("<412I", lib[at : at + 412 * 4]))
+
+    rng = np.random.default_rng(11)
+
+    def f32(a):
+        return np.asarray(a, dtype=np.float32)
+
+    vecs = []
+    # Small vectors (all |x| < 125): Cody-Waite reduction.
+    vecs.append(f32(rng.random((128, 8)) * 250 - 125))
+    vecs.append(f32(rng.random((32, 8)) * 2 - 1) * f32(10.0) ** f32(rng.integers(-12, 1, (32, 8))))
+    # One large lane sends the whole vector through rempif: lanes below 0.7
+    # are kept as they are, the others reduced with the table.
+    v = f32(rng.random((128, 8)) * 250 - 125)
+    v[np.arange(128), rng.integers(0, 8, 128)] = f32(125 + rng.random(128) * 1e5) * np.where(rng.random(128) < 0.5, -1, 1)
+    vecs.append(v)
+    v = f32(rng.random((64, 8)) * 1.6 - 0.8)
+    v[:, 5] = 125.0
+    vecs.append(v)
+    # Large arguments everywhere: log-uniform 125 .. 3.4e38, both signs.
+    vecs.append(f32(np.exp(rng.random((96, 8)) * (np.log(3.4e38) - np.log(125)) + np.log(125)) * np.where(rng.random((96, 8)) < 0.5, -1, 1)))
+    # Log-uniform over the whole float range, subnormals included, mixed.
+    vecs.append(f32(np.exp(rng.random((96, 8)) * (np.log(3.4e38) - np.log(1e-45)) + np.log(1e-45)) * np.where(rng.random((96, 8)) < 0.5, -1, 1)))
+    # RoPE-like products p*f and multiples of pi/2 (hard reductions).
+    p = f32(rng.integers(0, 40000, (96, 8)))
+    fr = f32(10000.0 ** (-(rng.integers(0, 64, (96, 8)) * 2 / 128.0)))
+    vecs.append(p * fr)
+    vecs.append(f32(rng.integers(-100000, 100000, (64, 8)) * (np.pi / 2)))
+    # Edges: the 125 bound, the 2^90 rescaling, 1e30, FLT_MAX, ±0,
+    # subnormals, Inf, NaN, 0.7.
+    edges = f32([0.0, -0.0, 1e-45, -1e-45, 1e-40, 1.1754944e-38, 1e-30, -1e-30,
+                 124.99999, -124.99999, 125.0, -125.0, 125.00001, 0.7, 0.69999999, -0.7,
+                 1e5, -1e5, 99999.99, 3.0e4, 2.0**90, 2.0**91, -(2.0**91) * 1.5, 2.0**25,
+                 2.0**26, 1e30, -1e30, 3.4028235e38, -3.4028235e38, 1e38, float("inf"), float("-inf"),
+                 float("nan"), 8.0e6, 39000.0, 5e9, 1.5707964, 3.1415927, 4.712389, 6.2831855])
+    vecs.append(edges.reshape(-1, 8))
+    alone = np.zeros((len(edges), 8), np.float32)
+    alone[:, 0] = edges
+    vecs.append(alone)
+    x = np.concatenate([v.reshape(-1, 8) for v in vecs]).ravel()
+    t = torch.from_numpy(x.copy())
+    s = torch.sin(t).numpy()
+    c = torch.cos(t).numpy()
+    # powf (Sleef_powf8_u10): HF's theta ** (arange(0, d, 2).float() / d)
+    # for several theta and d, and random x > 0, y; every array's length is
+    # a multiple of 16, so torch's pow kernel vectorizes all of it.
+    px, py = [], []
+    for theta in [10000.0, 1000000.0, 500000.0, 100000.0, 25000.0, 10000000.0, 160000.0]:
+        for d in [32, 64, 80, 96, 128, 160, 256]:
+            e = (torch.arange(0, d, 2, dtype=torch.int64).float() / d).numpy()
+            px.append(np.full(len(e), theta, np.float32))
+            py.append(e)
+    px.append(f32(np.exp(rng.random(1024) * np.log(1e20) - np.log(1e10))))
+    py.append(f32(rng.random(1024) * 4 - 2))
+    px, py = np.concatenate(px), np.concatenate(py)
+    keep = len(px) // 16 * 16
+    px, py = px[:keep], py[:keep]
+    pw = torch.pow(torch.from_numpy(px.copy()), torch.from_numpy(py.copy())).numpy()
+    arrays = [("sincos_x", x), ("sin", s), ("cos", c), ("pow_x", px), ("pow_y", py), ("pow", pw)]
+    index = {}
+    at = 0
+    for name, a in arrays:
+        index[name] = [at, int(a.size)]
+        at += a.size
+    blob = np.concatenate([a.view("<u4") for _, a in arrays])
+    with open(os.path.join(OUT, "sleef_sincos.u32"), "wb") as f:
+        f.write(blob.astype("<u4").tobytes())
+    with open(os.path.join(OUT, "sleef.json"), "w") as f:
+        json.dump({
+            "torch": torch.__version__,
+            "libsleef": LIBSLEEF,
+            "rempitabsp_bits": tab,
+            "file": "sleef_sincos.u32",
+            "layout": "uint32 float bits; arrays[name] = [offset, length] in uint32; sin/cos of 8-lane vectors sincos_x[8k:8k+8]; pow = torch.pow(pow_x, pow_y)",
+            "arrays": index,
+        }, f)
         f.write("\n")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["rope"]:
+        os.makedirs(OUT, exist_ok=True)
+        gen_rope()
+        gen_sleef()
+        print("wrote %s (rope, sleef)" % os.path.normpath(OUT))
+    elif sys.argv[1:]:
+        raise SystemExit("usage: gen_model_goldens.py [rope]")
+    else:
+        main()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"slices"
+	"sync/atomic"
 )
 
 // RMSNorm writes HF's Qwen2/Llama RMSNorm of rows rows of x (each of
@@ -37,65 +39,161 @@ func RMSNorm(dst, x, weight []float32, rows int, eps float64) {
 // RoPE is HF's default rotary position embedding in the rotate_half layout:
 // for a head vector x of HeadDim elements and h = HeadDim/2,
 //
-//	y[i]   = x[i]·cos(p·f_i) − x[i+h]·sin(p·f_i)
-//	y[i+h] = x[i+h]·cos(p·f_i) + x[i]·sin(p·f_i)      (i < h)
+//	y[i]   = x[i]·cos[i]     − x[i+h]·sin[i]
+//	y[i+h] = x[i+h]·cos[i+h] + x[i]·sin[i+h]      (i < h)
 //
-// at position p with inverse frequencies f_i = InvFreq[i]. The angle
-// p·f_i is a float32 product (as HF's float32 `inv_freq ⊗ positions`).
+// where cos and sin are the row for position p of torch's
+// `emb = cat(freqs, freqs); emb.cos(), emb.sin()` with freqs[i] =
+// float32(p)·InvFreq[i] (HF's float32 `inv_freq ⊗ positions`), so angle i
+// sits at dims i and i+h. The cos/sin values are torch 1.13's on x86-64
+// with AVX2, bit for bit: SLEEF's vectorized u10 sinf/cosf (sleef.go),
+// whose argument reduction depends on all 8 angles of a vector.
+// emb is [S][HeadDim]; torch maps it 8 elements at a time from the start
+// of each parallel chunk, so when HeadDim is a multiple of 8 (and the chunk
+// length is, as with one thread or two threads and HeadDim a multiple of
+// 16) each row is 8-aligned and its values depend on the position alone.
+// That is what RoPE computes; for other head dims it groups each row as
+// if it started the tensor (exact for one position at a time).
+//
+// Apply keeps the cos/sin rows of the last position range it computed (an
+// immutable table behind an atomic pointer, so concurrent calls are safe)
+// and reuses them while they cover the requested positions and InvFreq is
+// unchanged (the table holds a copy of it); InvFreq must not change during
+// a call, and a RoPE must not be copied after first use.
 type RoPE struct {
 	HeadDim int
 	// InvFreq has HeadDim/2 entries; NewRoPE fills them as HF does.
 	InvFreq []float32
+
+	rows atomic.Pointer[ropeRows]
 }
 
-// NewRoPE computes inv_freq the way HF does in float32:
-// 1 / theta^(float32(2i)/float32(headDim)), with the power and the
-// reciprocal each rounded to float32. The power here is correctly rounded;
-// torch evaluates HF's expression with its vectorized powf (≤ 1 ulp), so an
-// occasional entry differs by 1 ulp (1 of 64 for theta 1e6, head_dim 128;
-// none for theta 1e4). Set InvFreq directly for another convention (e.g.
-// mllm's double-precision pow).
+// ropeRows holds cos and sin rows (HeadDim entries each) for positions
+// pos0 … pos0+n−1, computed from inv.
+type ropeRows struct {
+	pos0, n  int
+	inv      []float32
+	cos, sin []float32
+}
+
+// NewRoPE computes inv_freq as torch 1.13 on AVX2 evaluates HF's float32
+// `1.0 / (theta ** (torch.arange(0, headDim, 2).float() / headDim))`: the
+// exponent float32(2i)/float32(headDim), the power float32(theta)^exponent,
+// its float32 reciprocal. torch's pow kernel takes
+// the entries 16 at a time through SLEEF's powf (sleefPowf, bit for bit);
+// the last HeadDim/2 mod 16 entries go through the C library's powf, for
+// which this uses the correctly rounded power (glibc's powf differs from it
+// in about 0.1% of arguments). Set InvFreq directly for another convention
+// (e.g. mllm's double-precision pow).
 func NewRoPE(theta float64, headDim int) *RoPE {
 	h := headDim / 2
 	inv := make([]float32, h)
-	base := float64(float32(theta))
+	base := float32(theta)
 	for i := range inv {
 		ex := float32(2*i) / float32(headDim)
-		p := float32(math.Pow(base, float64(ex)))
+		var p float32
+		if i < h-h%16 {
+			p = sleefPowf(base, ex)
+		} else {
+			p = float32(math.Pow(float64(base), float64(ex)))
+		}
 		inv[i] = 1 / p
 	}
 	return &RoPE{HeadDim: headDim, InvFreq: inv}
 }
 
-// CosSin fills cos and sin (HeadDim/2 entries each) for position pos:
-// cos[i] = float32(cos(float32(pos)·InvFreq[i])), likewise sin.
+// CosSin fills cos and sin (HeadDim/2 entries each) with the first half of
+// position pos's row (see RoPE): cos[i] = torch's float32
+// cos(float32(pos)·InvFreq[i]), likewise sin. When HeadDim/2 is not a
+// multiple of 8 the second half of the row may differ (CosSinRow has it).
 func (r *RoPE) CosSin(pos int, cos, sin []float32) {
+	h := len(r.InvFreq)
+	if h%8 == 0 {
+		ang := make([]float32, h)
+		r.angles(pos, ang)
+		sleefSinCos(ang, sin[:h], cos[:h])
+		return
+	}
+	c := make([]float32, 2*h)
+	s := make([]float32, 2*h)
+	r.row(pos, c, s, make([]float32, 2*h))
+	copy(cos[:h], c)
+	copy(sin[:h], s)
+}
+
+// CosSinRow fills cos and sin (2·len(InvFreq) = HeadDim entries each) with
+// position pos's row of torch's emb.cos() and emb.sin() (see RoPE).
+func (r *RoPE) CosSinRow(pos int, cos, sin []float32) {
+	r.row(pos, cos, sin, make([]float32, 2*len(r.InvFreq)))
+}
+
+// row is CosSinRow with ang (2·len(InvFreq) entries) as scratch.
+func (r *RoPE) row(pos int, cos, sin, ang []float32) {
+	h := len(r.InvFreq)
+	r.angles(pos, ang[:h])
+	if h%8 == 0 {
+		// Both halves are the same 8-lane vectors.
+		sleefSinCos(ang[:h], sin[:h], cos[:h])
+		copy(cos[h:2*h], cos[:h])
+		copy(sin[h:2*h], sin[:h])
+		return
+	}
+	copy(ang[h:2*h], ang[:h])
+	sleefSinCos(ang[:2*h], sin[:2*h], cos[:2*h])
+}
+
+// angles sets ang[i] = float32(pos)·InvFreq[i] (a float32 product).
+func (r *RoPE) angles(pos int, ang []float32) {
 	p := float32(pos)
 	for i, f := range r.InvFreq {
-		t := float64(p * f)
-		s, c := math.Sincos(t)
-		cos[i], sin[i] = float32(c), float32(s)
+		ang[i] = p * f
 	}
 }
 
+// table returns cos/sin rows covering positions pos0 … pos0+n−1: the
+// cached ones if they do, else new ones (then cached).
+func (r *RoPE) table(pos0, n int) *ropeRows {
+	if t := r.rows.Load(); t != nil && t.pos0 <= pos0 && pos0+n <= t.pos0+t.n && slices.Equal(t.inv, r.InvFreq) {
+		return t
+	}
+	hd := 2 * len(r.InvFreq)
+	t := &ropeRows{pos0: pos0, n: n, inv: slices.Clone(r.InvFreq),
+		cos: make([]float32, n*hd), sin: make([]float32, n*hd)}
+	ang := make([]float32, hd)
+	for i := 0; i < n; i++ {
+		r.row(pos0+i, t.cos[i*hd:(i+1)*hd], t.sin[i*hd:(i+1)*hd], ang)
+	}
+	r.rows.Store(t)
+	return t
+}
+
 // Apply rotates x in place: rows rows, each holding heads head vectors of
-// HeadDim elements; row r is at position pos0+r.
+// HeadDim elements; row r is at position pos0+r. Products and sums are
+// float32 as in torch's `x*cos + rotate_half(x)*sin`.
 func (r *RoPE) Apply(x []float32, rows, heads, pos0 int) {
 	hd := r.HeadDim
 	h := hd / 2
 	if len(x) < rows*heads*hd {
 		panic(fmt.Sprintf("model.RoPE.Apply: %d rows × %d heads × %d need %d elements, have %d", rows, heads, hd, rows*heads*hd, len(x)))
 	}
-	cos := make([]float32, h)
-	sin := make([]float32, h)
+	if len(r.InvFreq) != h {
+		panic(fmt.Sprintf("model.RoPE.Apply: %d inverse frequencies for head_dim %d", len(r.InvFreq), hd))
+	}
+	if rows <= 0 {
+		return
+	}
+	t := r.table(pos0, rows)
 	for row := 0; row < rows; row++ {
-		r.CosSin(pos0+row, cos, sin)
+		off := (pos0 + row - t.pos0) * hd
+		cos := t.cos[off : off+hd]
+		sin := t.sin[off : off+hd]
 		for hh := 0; hh < heads; hh++ {
 			v := x[(row*heads+hh)*hd : (row*heads+hh+1)*hd]
 			for i := 0; i < h; i++ {
 				a, b := v[i], v[i+h]
-				v[i] = a*cos[i] - b*sin[i]
-				v[i+h] = b*cos[i] + a*sin[i]
+				// The conversions keep the compiler from fusing.
+				v[i] = float32(a*cos[i]) - float32(b*sin[i])
+				v[i+h] = float32(b*cos[i+h]) + float32(a*sin[i+h])
 			}
 		}
 	}
