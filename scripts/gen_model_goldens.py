@@ -36,8 +36,14 @@ import re
 import struct
 import sys
 
-import numpy as np
-import torch
+# torch's products go through OpenBLAS, whose summation order depends on its
+# thread count (read when the library loads): the goldens are made with one
+# thread, the order pkg/model follows (kernels.MatMulTTorch).
+if os.environ.get("OPENBLAS_NUM_THREADS") != "1":
+    os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_qwen2 as tq  # noqa: E402

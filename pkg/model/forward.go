@@ -29,9 +29,10 @@ type LinearHook func(l *Linear, in, out []float32, rows int)
 // exp, softmax's lane order), and every product of more than
 // kernels.GemvMaxRows rows (the Linears, and attention's q·kᵀ and p·v)
 // sums each output in the order of the single-threaded OpenBLAS call torch
-// makes (kernels.MatMulTTorch). What still differs from torch in the last
-// bit is RoPE's cos/sin (correctly rounded here, SLEEF's within 1 ulp
-// there).
+// makes (kernels.MatMulTTorch); RoPE's inv_freq, cos and sin are SLEEF's
+// powf/sinf/cosf bit for bit (see RoPE). With the AVX2+FMA kernels the
+// logits are therefore torch's (one OpenBLAS thread) bit for bit:
+// TestForwardMatchesTorch and TestLlamaMatchesTorch require it.
 //
 // A Model keeps no per-call state: methods may run concurrently with
 // different caches, provided Hook is safe for concurrent use.

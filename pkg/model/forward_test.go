@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
+	"github.com/qnnkit/qnnkit/pkg/kernels"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
@@ -142,6 +143,7 @@ func TestForwardMatchesTorch(t *testing.T) {
 	if s.maxRel > 1e-4 {
 		t.Errorf("max relative error %.3g > 1e-4", s.maxRel)
 	}
+	requireTorchBits(t, "tinyqwen2 logits", logits, g.logits)
 	ga, wa := argmaxRows(logits, w.Config.VocabSize), argmaxRows(g.logits, w.Config.VocabSize)
 	for i := range wa {
 		if ga[i] != wa[i] {
@@ -378,6 +380,31 @@ func TestLlamaMatchesTorch(t *testing.T) {
 	t.Logf("llama logits vs torch: max|Δ| %.3g, max|ref| %.4g, max rel %.3g", s.maxAbs, s.refAbsMax, s.maxRel)
 	if s.maxRel > 1e-4 {
 		t.Errorf("max relative error %.3g > 1e-4", s.maxRel)
+	}
+	requireTorchBits(t, "tinyllama logits", got, want)
+}
+
+// requireTorchBits fails unless got has exactly want's bits: with the
+// AVX2+FMA kernels every step of the forward rounds as torch's CPU kernels
+// with one OpenBLAS thread (the goldens' setting). The portable kernels
+// multiply and add separately, so there only the tolerance checks apply.
+func requireTorchBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	if kernels.Impl() == "generic" {
+		t.Logf("%s: portable kernels, bit-identity with torch not expected", what)
+		return
+	}
+	bad, first := 0, -1
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			if first < 0 {
+				first = i
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%s: %d of %d values differ from torch's bits; first [%d] %g, torch %g", what, bad, len(got), first, got[first], want[first])
 	}
 }
 
