@@ -26,7 +26,10 @@
 # Disk: the script first times writing 2 GB with fsync (dd) in the work
 # directory; every step that writes a file also prints the time that file
 # alone takes at that speed ("disk-bound") and wall / disk-bound: a ratio
-# near 1 means the step runs at the speed of the disk.
+# near 1 means the step runs at the speed of the disk. The disk's speed
+# varies by 2x within minutes on shared machines, so each step also prints
+# how much of its wall time the work directory's device was busy
+# (/proc/diskstats): near 100 % means the step is bound by the disk.
 #
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
@@ -64,11 +67,21 @@ if [ ! -f "$M/model.safetensors" ]; then
 	echo "[gensynth] $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
 fi
 # Reference: sequential write speed of the work directory's disk, with
-# fsync, measured in this run (the steps write through the page cache and
-# fsync at the end).
+# fsync, measured in this run (the steps write large outputs with O_DIRECT
+# and fsync at the end).
 DISK_MBS=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count=2048 conv=fsync 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") t = $(i-1); print 2048*1048576/1e6/t }')
 rm -f "$W/dd.bin"
 echo "disk: $DISK_MBS MB/s sequential write with fsync (dd, 2 GB)"
+
+# The work directory's block device, for its busy time per step
+# (/proc/diskstats: field 13 is the milliseconds the device had I/O in
+# flight, 6 and 10 the sectors read and written): a step with the disk
+# busy nearly all of its wall time is bound by the disk, whatever dd said.
+DEV=$(basename "$(df --output=source "$W" | tail -1)")
+grep -q " $DEV " /proc/diskstats || DEV=""
+diskstat() { # prints "io_ms sectors_read sectors_written" of $DEV
+	if [ -n "$DEV" ]; then awk -v d="$DEV" '$3 == d { print $13, $6, $10 }' /proc/diskstats; else echo "0 0 0"; fi
+}
 
 CK_BYTES=$(stat -c %s "$M/model.safetensors")
 PARAMS=$((CK_BYTES / 2)) # bf16: 2 bytes per parameter (the header is negligible)
@@ -125,12 +138,16 @@ step() {
 	local label=$1 in_bytes=$2 out_file=$3 extra=$4
 	shift 5
 	echo "== $label: $*" | sed "s#$W#\$W#g"
+	sync
+	local ds0 ds1
+	ds0=$(diskstat)
 	if ! /usr/bin/time -v "$@" >"$W/$label.out" 2>"$W/$label.err"; then
 		tail -20 "$W/$label.err"
 		echo "[$label] FAILED"
 		exit 1
 	fi
 	grep -v '^\s' "$W/$label.err" | grep -iv 'command being timed' | grep -E 'tokens|saved|clip input num|wrote|run:' | head -5 || true
+	ds1=$(diskstat)
 	local rss_kb wall cpu secs out_bytes=0
 	rss_kb=$(grep 'Maximum resident set size' "$W/$label.err" | awk '{print $NF}')
 	wall=$(grep 'Elapsed (wall clock)' "$W/$label.err" | awk '{print $NF}')
@@ -138,12 +155,17 @@ step() {
 	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
 	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
 	local line
-	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" 'BEGIN {
+	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" -v ds0="$ds0" -v ds1="$ds1" -v dev="$DEV" 'BEGIN {
 		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB",
 			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9
 		if (ob > 100e6 && d > 0) { # only outputs large enough to take the disk measurable time
 			b = ob/1e6/d
 			printf "  disk-bound %5.1f s (wall/disk-bound %.2f)", b, s/b
+		}
+		split(ds0, a, " "); split(ds1, z, " ")
+		if (dev != "" && s > 0) { # device busy time, and its rate while busy
+			busy = (z[1] - a[1]) / 1000; wr = (z[3] - a[3]) * 512; rd = (z[2] - a[2]) * 512
+			printf "  %s busy %3.0f%% (wrote %.2f GB, read %.2f GB; %.0f MB/s while busy)", dev, 100*busy/s, wr/1e9, rd/1e9, busy > 0 ? (wr+rd)/1e6/busy : 0
 		}
 		printf "  %s", x
 	}')

@@ -8,17 +8,20 @@ package atomicfile
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
 
-// File is an output file being written. It embeds *os.File, so it is an
-// io.Writer, io.Seeker and io.WriterAt.
+// File is an output file being written: an io.Writer, io.Seeker,
+// io.WriterAt and io.StringWriter. It embeds *os.File for the rest (Name,
+// Fd, ...); use the methods File defines for writing.
 //
 // Sequential data written with Write is handed to the disk as it is
 // written (write-behind, every writebackChunk bytes), so that Commit's
 // fsync finds little left to flush and the disk is busy while the caller
-// produces more data.
+// produces more data. From directMin bytes on, sequential data bypasses the
+// page cache (see direct.go).
 type File struct {
 	*os.File
 	path string
@@ -26,6 +29,11 @@ type File struct {
 
 	pos     int64 // offset after the last Write or Seek
 	flushed int64 // start of the range not yet handed to write-back
+
+	seq       bool          // every write so far was sequential: direct writes allowed
+	direct    *directWriter // non-nil while sequential data goes through O_DIRECT
+	directMin int64         // sequential bytes before direct writes start (directMin; tests lower it)
+	directBuf int           // their buffer size (directBuf)
 }
 
 // writebackChunk is how much sequential data accumulates before its
@@ -35,17 +43,67 @@ const writebackChunk = 32 << 20
 // Write writes b at the current offset and starts the write-back of each
 // full chunk of sequentially written data.
 func (f *File) Write(b []byte) (int, error) {
+	if f.direct != nil {
+		if err := f.direct.write(b); err != nil {
+			return 0, err
+		}
+		f.pos += int64(len(b))
+		return len(b), nil
+	}
 	n, err := f.File.Write(b)
 	f.pos += int64(n)
+	if err != nil {
+		return n, err
+	}
+	if f.seq && f.pos >= f.directMin {
+		f.seq = false // one attempt
+		d, err := startDirect(f.File, f.pos, f.directBuf)
+		if err != nil {
+			return n, fmt.Errorf("write %s: %w", f.path, err)
+		}
+		if d != nil {
+			f.direct = d
+			return n, nil
+		}
+	}
 	if f.pos-f.flushed >= writebackChunk {
 		startWriteback(f.File.Fd(), f.flushed, f.pos-f.flushed)
 		f.flushed = f.pos
 	}
-	return n, err
+	return n, nil
+}
+
+// WriteString writes s like Write (io.StringWriter).
+func (f *File) WriteString(s string) (int, error) { return f.Write([]byte(s)) }
+
+// ReadFrom copies r to the file through Write (io.ReaderFrom).
+func (f *File) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{f}, r)
+}
+
+// endDirect returns the file to buffered writes at its position.
+func (f *File) endDirect() error {
+	f.seq = false
+	if f.direct == nil {
+		return nil
+	}
+	err := f.direct.stop(f.File)
+	f.direct = nil
+	f.flushed = f.pos
+	if _, serr := f.File.Seek(f.pos, io.SeekStart); serr != nil && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.path, err)
+	}
+	return nil
 }
 
 // Seek sets the offset of the next Write (io.Seeker).
 func (f *File) Seek(offset int64, whence int) (int64, error) {
+	if err := f.endDirect(); err != nil {
+		return 0, err
+	}
 	p, err := f.File.Seek(offset, whence)
 	if err == nil {
 		f.pos = p
@@ -54,6 +112,38 @@ func (f *File) Seek(offset int64, whence int) (int64, error) {
 		}
 	}
 	return p, err
+}
+
+// WriteAt writes b at offset off (io.WriterAt).
+func (f *File) WriteAt(b []byte, off int64) (int, error) {
+	if err := f.endDirect(); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(b, off)
+}
+
+// ReadAt reads what was written (io.ReaderAt).
+func (f *File) ReadAt(b []byte, off int64) (int, error) {
+	if err := f.endDirect(); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(b, off)
+}
+
+// Stat describes the file written so far.
+func (f *File) Stat() (os.FileInfo, error) {
+	if err := f.endDirect(); err != nil {
+		return nil, err
+	}
+	return f.File.Stat()
+}
+
+// Sync flushes what was written to disk.
+func (f *File) Sync() error {
+	if err := f.endDirect(); err != nil {
+		return err
+	}
+	return f.File.Sync()
 }
 
 // Create opens a temporary file next to path. Only the parent directory is
@@ -73,7 +163,7 @@ func Create(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create output %s: %w", path, err)
 	}
-	return &File{File: f, path: path}, nil
+	return &File{File: f, path: path, seq: true, directMin: directMin, directBuf: directBuf}, nil
 }
 
 // Path is the final destination.
@@ -85,8 +175,14 @@ func (f *File) Commit() error {
 	if f.done {
 		return fmt.Errorf("output %s: already committed or aborted", f.path)
 	}
-	f.done = true
 	tmp := f.File.Name()
+	if err := f.endDirect(); err != nil {
+		f.done = true
+		f.File.Close()
+		os.Remove(tmp)
+		return err
+	}
+	f.done = true
 	if err := f.File.Sync(); err != nil {
 		f.File.Close()
 		os.Remove(tmp)
@@ -114,6 +210,10 @@ func (f *File) Abort() {
 		return
 	}
 	f.done = true
+	if f.direct != nil {
+		f.direct.abort()
+		f.direct = nil
+	}
 	f.File.Close()
 	os.Remove(f.File.Name())
 }
