@@ -3,11 +3,15 @@ package manifest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v3"
 )
@@ -204,4 +208,61 @@ func TestStartFinishAndHashedOutputs(t *testing.T) {
 	if err := bad.Run(context.Background(), []string{"tool"}); err == nil || !strings.Contains(err.Error(), "manifest: input") {
 		t.Errorf("missing input: err = %v", err)
 	}
+}
+
+// An input with its own manifest, written after the file last changed, is
+// not read again: the recorded hash is used. A change to the file after
+// its manifest (or a size that differs) makes it hashed again.
+func TestRecordedInputHash(t *testing.T) {
+	if _, ok := changeTime(mustStat(t, t.TempDir())); !ok {
+		t.Skip("no ctime on this OS: recorded hashes are never reused")
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "model.bin")
+	if err := os.WriteFile(in, []byte("weights"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	real := sha256.Sum256([]byte("weights"))
+	// A recorded hash that is not the content's, to see which one is used.
+	recorded := strings.Repeat("ab", 32)
+	writeSidecar := func(size int64, mtime time.Time) {
+		t.Helper()
+		m := Manifest{Tool: "exportrot", Outputs: []File{{Path: "some/dir/model.bin", Size: size, SHA256: recorded}}}
+		b, _ := json.Marshal(m)
+		if err := os.WriteFile(in+Suffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(in+Suffix, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	for _, c := range []struct {
+		name  string
+		size  int64
+		mtime time.Time
+		want  string
+	}{
+		{"manifest after the file", 7, now.Add(time.Hour), recorded},
+		{"manifest before the file's last change", 7, now.Add(-time.Hour), hex.EncodeToString(real[:])},
+		{"size differs", 8, now.Add(time.Hour), hex.EncodeToString(real[:])},
+	} {
+		writeSidecar(c.size, c.mtime)
+		f, err := hashFile("input", in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.SHA256 != c.want || f.Size != 7 {
+			t.Errorf("%s: hash %s size %d, want %s size 7", c.name, f.SHA256, f.Size, c.want)
+		}
+	}
+}
+
+func mustStat(t *testing.T, p string) os.FileInfo {
+	t.Helper()
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
