@@ -165,7 +165,9 @@ step() {
 		split(ds0, a, " "); split(ds1, z, " ")
 		if (dev != "" && s > 0) { # device busy time, and its rate while busy
 			busy = (z[1] - a[1]) / 1000; wr = (z[3] - a[3]) * 512; rd = (z[2] - a[2]) * 512
-			printf "  %s busy %3.0f%% (wrote %.2f GB, read %.2f GB; %.0f MB/s while busy)", dev, 100*busy/s, wr/1e9, rd/1e9, busy > 0 ? (wr+rd)/1e6/busy : 0
+			rate = 0
+			if (busy > 0) rate = (wr + rd) / 1e6 / busy
+			printf "  %s busy %3.0f%% (wrote %.2f GB, read %.2f GB; %.0f MB/s while busy)", dev, 100*busy/s, wr/1e9, rd/1e9, rate
 		}
 		printf "  %s", x
 	}')
