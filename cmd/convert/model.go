@@ -294,6 +294,7 @@ func writeTensor(w io.Writer, t *tensor.Tensor, transpose, native bool, buf []by
 		// Raw copy (I8, bool, U8, F32; F16/I16/I32 when native).
 		for off := 0; off < len(raw); off += chunkBytes {
 			c := raw[off:min(off+chunkBytes, len(raw))]
+			readAhead(maps, raw, off+readAheadBytes, chunkBytes)
 			k, err := w.Write(c)
 			n += int64(k)
 			if err != nil {
@@ -310,6 +311,7 @@ func writeTensor(w io.Writer, t *tensor.Tensor, transpose, native bool, buf []by
 	f32 := make([]float32, per)
 	for off := 0; off < len(raw); off += per * es {
 		c := raw[off:min(off+per*es, len(raw))]
+		readAhead(maps, raw, off+readAheadBytes, per*es)
 		m := len(c) / es
 		if t.DType == tensor.BF16 {
 			// bf16 is the top half of a float32: no arithmetic needed.
@@ -369,10 +371,28 @@ func writeTransposed(w io.Writer, t *tensor.Tensor, raw []byte, code mllmfmt.DTy
 	return int64(k), err
 }
 
+// readAheadBytes is how far ahead of the chunk being converted the input
+// is requested from the disk.
+const readAheadBytes = 16 << 20
+
+// readAhead asks the kernel to start reading raw[off:off+n] (clipped) now,
+// when raw lies inside one of the file maps: page faults on a cold input
+// otherwise read it in small windows, one at a time.
+func readAhead(maps [][]byte, raw []byte, off, n int) {
+	if off >= len(raw) {
+		return
+	}
+	adviseMapped(maps, raw[off:min(off+n, len(raw))], syscall.MADV_WILLNEED)
+}
+
 // release drops the pages of b from the resident set when b lies inside
 // one of the read-only file maps (they are re-read from the page cache if
 // touched again). Memory not inside a map is never touched.
-func release(maps [][]byte, b []byte) {
+func release(maps [][]byte, b []byte) { adviseMapped(maps, b, syscall.MADV_DONTNEED) }
+
+// adviseMapped applies madvise advice to the pages of b if b lies inside
+// one of maps; other memory is never touched.
+func adviseMapped(maps [][]byte, b []byte, advice int) {
 	if len(b) == 0 {
 		return
 	}
@@ -388,7 +408,7 @@ func release(maps [][]byte, b []byte) {
 		page := uintptr(os.Getpagesize())
 		start := (p - base) &^ (page - 1)
 		end := p - base + uintptr(len(b))
-		syscall.Madvise(m[start:end], syscall.MADV_DONTNEED)
+		syscall.Madvise(m[start:end], advice)
 		return
 	}
 }

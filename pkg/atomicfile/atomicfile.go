@@ -20,8 +20,8 @@ import (
 // Sequential data written with Write is handed to the disk as it is
 // written (write-behind, every writebackChunk bytes), so that Commit's
 // fsync finds little left to flush and the disk is busy while the caller
-// produces more data. From directMin bytes on, sequential data bypasses the
-// page cache (see direct.go).
+// produces more data. With WriteDirect, large sequential data bypasses the
+// page cache instead (see direct.go).
 type File struct {
 	*os.File
 	path string
@@ -32,8 +32,18 @@ type File struct {
 
 	seq       bool          // every write so far was sequential: direct writes allowed
 	direct    *directWriter // non-nil while sequential data goes through O_DIRECT
-	directMin int64         // sequential bytes before direct writes start (directMin; tests lower it)
+	directMin int64         // sequential bytes before direct writes start; 0: never (see WriteDirect)
 	directBuf int           // their buffer size (directBuf)
+}
+
+// WriteDirect makes the file's sequential data, from directMin bytes on,
+// bypass the page cache (O_DIRECT, where the file system allows it). It
+// suits large outputs whose bytes the writer hashes itself: the next
+// process to read the file (a manifest reading it back to hash it, the
+// next pipeline step) then reads it from the disk, not from memory. Call
+// it before the first Write.
+func (f *File) WriteDirect() {
+	f.directMin, f.directBuf = directMin, directBuf
 }
 
 // writebackChunk is how much sequential data accumulates before its
@@ -55,7 +65,7 @@ func (f *File) Write(b []byte) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	if f.seq && f.pos >= f.directMin {
+	if f.seq && f.directMin > 0 && f.pos >= f.directMin {
 		f.seq = false // one attempt
 		d, err := startDirect(f.File, f.pos, f.directBuf)
 		if err != nil {
@@ -163,7 +173,7 @@ func Create(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create output %s: %w", path, err)
 	}
-	return &File{File: f, path: path, seq: true, directMin: directMin, directBuf: directBuf}, nil
+	return &File{File: f, path: path, seq: true}, nil
 }
 
 // Path is the final destination.

@@ -8,8 +8,8 @@ import (
 	"unsafe"
 )
 
-// Large sequential outputs bypass the page cache: once a file has
-// directMin bytes written in order, the rest goes through a second
+// Large sequential outputs may bypass the page cache (File.WriteDirect):
+// once a file has directMin bytes written in order, the rest goes through a second
 // descriptor of the temporary file opened with O_DIRECT, in aligned
 // buffers of directBuf bytes written by two other goroutines (two
 // requests in flight keep the disk's queue from running dry between them). Buffered writes

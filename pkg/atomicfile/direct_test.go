@@ -128,3 +128,22 @@ func TestDirectAbortLeavesNothing(t *testing.T) {
 		t.Fatalf("left behind: %v", ents)
 	}
 }
+
+// TestBufferedUnlessAsked: without WriteDirect a file never bypasses the
+// page cache, however much is written.
+func TestBufferedUnlessAsked(t *testing.T) {
+	f, err := Create(filepath.Join(t.TempDir(), "out.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	f.directBuf = directAlign // small buffers, but no threshold set
+	for range 40 {
+		if _, err := f.Write(make([]byte, 10_000)); err != nil {
+			t.Fatal(err)
+		}
+		if f.direct != nil {
+			t.Fatal("direct writes started without WriteDirect")
+		}
+	}
+}
