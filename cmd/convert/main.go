@@ -124,11 +124,12 @@ func run(ctx context.Context, cmd *cli.Command) error {
 		opt.progress = func(n int64) { bar.Add64(n) }
 		defer bar.Finish()
 	}
-	size, err := convertModel(src, out, opt)
+	size, sum, err := convertModel(src, out, opt)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("%s: %d tensors, %d bytes (from %d bytes of %s tensors in %.2fs)\n", out, len(src.tensors), size, total, typ, time.Since(start).Seconds())
+	man.SetOutputHash(out, size, sum)
 	return man.Finish(out)
 }
 

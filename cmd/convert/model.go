@@ -16,6 +16,7 @@ import (
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
 	"github.com/qnnkit/qnnkit/pkg/checkpoint"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 	"github.com/qnnkit/qnnkit/pkg/pth"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
@@ -220,20 +221,22 @@ func sparseName(name string) (string, bool) {
 // qnnKeys mark a QNN export, which sparse mode cannot handle (spec Q16).
 var qnnKeys = []string{".weight.scale", ".input_scale", ".output_scale", ".clip_input", ".clip_output", ".bias.scale"}
 
-// convertModel writes src's tensors to out (an .mllm path), atomically.
-func convertModel(src *source, out string, opt convertOptions) (int64, error) {
+// convertModel writes src's tensors to out (an .mllm path), atomically,
+// and returns the file's size and SHA-256 (hashed as written: the final
+// index goes first, so the file is written front to back).
+func convertModel(src *source, out string, opt convertOptions) (int64, string, error) {
 	names := make([]string, len(src.tensors))
 	for i, t := range src.tensors {
 		names[i] = t.Name
 		if opt.sparse {
 			for _, q := range qnnKeys {
 				if strings.HasSuffix(t.Name, q) {
-					return 0, fmt.Errorf("--model_type sparse cannot convert a QNN export (tensor %q): its down_proj.weight.scale is a 0-dim tensor that converter.py would try to transpose (spec Q16)", t.Name)
+					return 0, "", fmt.Errorf("--model_type sparse cannot convert a QNN export (tensor %q): its down_proj.weight.scale is a 0-dim tensor that converter.py would try to transpose (spec Q16)", t.Name)
 				}
 			}
 			if n, ok := sparseName(t.Name); ok {
 				if len(t.Shape) < 2 {
-					return 0, fmt.Errorf("--model_type sparse: tensor %q has shape %v, cannot transpose its last two dimensions", t.Name, t.Shape)
+					return 0, "", fmt.Errorf("--model_type sparse: tensor %q has shape %v, cannot transpose its last two dimensions", t.Name, t.Shape)
 				}
 				names[i] = n
 			}
@@ -241,35 +244,45 @@ func convertModel(src *source, out string, opt convertOptions) (int64, error) {
 	}
 	f, err := atomicfile.Create(out)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	defer f.Abort()
-	w, err := mllmfmt.NewWriter(f, names)
+	codes := make([]mllmfmt.DType, len(src.tensors))
+	sizes := make([]uint64, len(src.tensors))
+	for i, t := range src.tensors {
+		codes[i] = outCode(t.DType, opt.native)
+		sizes[i] = uint64(t.NumBytes())
+		if codes[i] == mllmfmt.F32 && t.DType != tensor.F32 {
+			sizes[i] = 4 * uint64(t.NumElements())
+		}
+	}
+	hw := manifest.NewHashWriter(f)
+	w, err := mllmfmt.NewWriterSized(hw, names, codes, sizes)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", out, err)
+		return 0, "", fmt.Errorf("%s: %w", out, err)
 	}
 	buf := make([]byte, chunkBytes)
 	for i, t := range src.tensors {
 		_, transpose := sparseName(t.Name)
 		transpose = transpose && opt.sparse
-		err := w.WriteTensorFrom(names[i], outCode(t.DType, opt.native), func(wr io.Writer) (int64, error) {
+		err := w.WriteTensorFrom(names[i], codes[i], func(wr io.Writer) (int64, error) {
 			return writeTensor(wr, t, transpose, opt.native, buf, src.maps, opt.progress)
 		})
 		if err != nil {
-			return 0, fmt.Errorf("%s: %w", out, err)
+			return 0, "", fmt.Errorf("%s: %w", out, err)
 		}
 	}
 	if err := w.Close(); err != nil {
-		return 0, fmt.Errorf("%s: %w", out, err)
+		return 0, "", fmt.Errorf("%s: %w", out, err)
 	}
-	st, err := f.Stat()
-	if err != nil {
-		return 0, err
+	size, sum, ok := hw.Sum()
+	if !ok {
+		return 0, "", fmt.Errorf("%s: incomplete write", out)
 	}
 	if err := f.Commit(); err != nil {
-		return 0, err
+		return 0, "", err
 	}
-	return st.Size(), nil
+	return size, sum, nil
 }
 
 // chunkBytes is the size of the conversion buffer (output bytes).

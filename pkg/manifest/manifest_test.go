@@ -266,3 +266,21 @@ func mustStat(t *testing.T, p string) os.FileInfo {
 	}
 	return st
 }
+
+// TestHashWriter: the digest of writes small and large (hashed
+// concurrently) equals the digest of the bytes.
+func TestHashWriter(t *testing.T) {
+	var out bytes.Buffer
+	hw := NewHashWriter(&out)
+	data := bytes.Repeat([]byte("qnnkit"), 400_000) // 2.4 MB
+	for _, n := range []int{10, concurrentHashMin + 5, 3} {
+		if _, err := hw.Write(data[:n]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size, sum, ok := hw.Sum()
+	want := sha256.Sum256(out.Bytes())
+	if !ok || size != int64(out.Len()) || sum != hex.EncodeToString(want[:]) {
+		t.Fatalf("Sum %d %s %v, want %d %x", size, sum, ok, out.Len(), want)
+	}
+}

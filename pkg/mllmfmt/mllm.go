@@ -228,6 +228,23 @@ func (f *File) Validate() error {
 	return nil
 }
 
+// checkNames rejects names the v1 index cannot hold.
+func checkNames(names []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		for i := 0; i < len(n); i++ {
+			if n[i] >= 0x80 {
+				return fmt.Errorf("tensor name %q is not ASCII (mllm's index counts characters, not bytes)", n)
+			}
+		}
+		if seen[n] {
+			return fmt.Errorf("duplicate tensor name %q", n)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
 // IndexSize is the v1 index size for the given names.
 func IndexSize(names []string) uint64 {
 	var n uint64
@@ -241,26 +258,20 @@ func IndexSize(names []string) uint64 {
 // of names (their order is the index and data order), then call
 // WriteTensor once per name in that order, then Close.
 type Writer struct {
-	w       io.WriteSeeker
+	w       io.Writer
 	names   []string
 	entries []Entry
 	pos     uint64
 	closed  bool
+	// declared is the final index written up front (NewWriterSized): each
+	// tensor must match it, and Close has nothing to patch.
+	declared []Entry
 }
 
 // NewWriter writes the header and a zeroed index for names.
 func NewWriter(w io.WriteSeeker, names []string) (*Writer, error) {
-	seen := map[string]bool{}
-	for _, n := range names {
-		for i := 0; i < len(n); i++ {
-			if n[i] >= 0x80 {
-				return nil, fmt.Errorf("tensor name %q is not ASCII (mllm's index counts characters, not bytes)", n)
-			}
-		}
-		if seen[n] {
-			return nil, fmt.Errorf("duplicate tensor name %q", n)
-		}
-		seen[n] = true
+	if err := checkNames(names); err != nil {
+		return nil, err
 	}
 	isz := IndexSize(names)
 	hdr := make([]byte, 12)
@@ -279,6 +290,51 @@ func NewWriter(w io.WriteSeeker, names []string) (*Writer, error) {
 		left -= n
 	}
 	return &Writer{w: w, names: names, pos: 12 + isz}, nil
+}
+
+// NewWriterSized writes the header and the final index for tensors whose
+// dtypes and sizes are known in advance, so that the file is written in
+// order, front to back (a writer can hash it as it goes); WriteTensor and
+// WriteTensorFrom then check each tensor against its declaration. The
+// file's bytes are those NewWriter and Close produce.
+func NewWriterSized(w io.Writer, names []string, dtypes []DType, sizes []uint64) (*Writer, error) {
+	if len(dtypes) != len(names) || len(sizes) != len(names) {
+		return nil, fmt.Errorf("%d names, %d dtypes, %d sizes", len(names), len(dtypes), len(sizes))
+	}
+	if err := checkNames(names); err != nil {
+		return nil, err
+	}
+	isz := IndexSize(names)
+	decl := make([]Entry, len(names))
+	pos := 12 + isz
+	for i, n := range names {
+		decl[i] = Entry{Name: n, Size: sizes[i], Offset: pos, DType: dtypes[i]}
+		pos += sizes[i]
+	}
+	hdr := make([]byte, 12, 12+isz)
+	binary.LittleEndian.PutUint32(hdr, Magic)
+	binary.LittleEndian.PutUint64(hdr[4:], isz)
+	hdr = append(hdr, encodeIndex(decl)...)
+	if _, err := w.Write(hdr); err != nil {
+		return nil, err
+	}
+	return &Writer{w: w, names: names, pos: 12 + isz, declared: decl}, nil
+}
+
+// encodeIndex is the v1 index of entries.
+func encodeIndex(entries []Entry) []byte {
+	var buf bytes.Buffer
+	le := binary.LittleEndian
+	for _, e := range entries {
+		// converter.py renames only in the index; the length is unchanged.
+		name := renameIndex(e.Name)
+		binary.Write(&buf, le, int32(len(name)))
+		buf.WriteString(name)
+		binary.Write(&buf, le, e.Size)
+		binary.Write(&buf, le, e.Offset)
+		binary.Write(&buf, le, int32(e.DType))
+	}
+	return buf.Bytes()
 }
 
 // WriteTensor appends the next tensor's bytes.
@@ -304,12 +360,18 @@ func (w *Writer) WriteTensorFrom(name string, dtype DType, fill func(io.Writer) 
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", name, err)
 	}
+	if w.declared != nil {
+		if d := w.declared[i]; d.DType != dtype || d.Size != uint64(n) {
+			return fmt.Errorf("tensor %q: wrote %d bytes of %v, declared %d bytes of %v", name, n, dtype, d.Size, d.DType)
+		}
+	}
 	w.entries = append(w.entries, Entry{Name: name, Size: uint64(n), Offset: w.pos, DType: dtype})
 	w.pos += uint64(n)
 	return nil
 }
 
-// Close patches the index. The underlying writer is not closed.
+// Close patches the index (nothing to patch after NewWriterSized). The
+// underlying writer is not closed.
 func (w *Writer) Close() error {
 	if w.closed {
 		return nil
@@ -318,24 +380,17 @@ func (w *Writer) Close() error {
 	if len(w.entries) != len(w.names) {
 		return fmt.Errorf("%d of %d declared tensors written", len(w.entries), len(w.names))
 	}
-	var buf bytes.Buffer
-	le := binary.LittleEndian
-	for _, e := range w.entries {
-		// converter.py renames only in the index; the length is unchanged.
-		name := renameIndex(e.Name)
-		binary.Write(&buf, le, int32(len(name)))
-		buf.WriteString(name)
-		binary.Write(&buf, le, e.Size)
-		binary.Write(&buf, le, e.Offset)
-		binary.Write(&buf, le, int32(e.DType))
+	if w.declared != nil {
+		return nil // the index written first is final
 	}
-	if _, err := w.w.Seek(12, io.SeekStart); err != nil {
+	ws := w.w.(io.WriteSeeker) // NewWriter's
+	if _, err := ws.Seek(12, io.SeekStart); err != nil {
 		return err
 	}
-	if _, err := w.w.Write(buf.Bytes()); err != nil {
+	if _, err := ws.Write(encodeIndex(w.entries)); err != nil {
 		return err
 	}
-	_, err := w.w.Seek(0, io.SeekEnd)
+	_, err := ws.Seek(0, io.SeekEnd)
 	return err
 }
 
