@@ -9,7 +9,9 @@ reference checks against its own sample selection), and compares:
 * the key order of ori, top_0_1 and all_stat (identical to the reference);
 * ori and top_0_1 of every layer and direction: within 1e-6 relative of
   the reference (which runs OpenBLAS with one thread, see
-  ref_get_distribution.py); the number of identical values is reported,
+  ref_get_distribution.py) where OpenBLAS uses the kernels whose order
+  pkg/kernels reproduces (Zen), else within 1.5x of torch's own variation
+  across thread counts; the number of identical values is reported,
   and so are torch's own differences when OpenBLAS runs with all cores
   (it then splits the products differently) and the distance of both
   float32 results from the reference run in float64 on the same (float32,
@@ -42,6 +44,24 @@ def check(ok, what):
     else:
         failed += 1
         print("FAIL:", what)
+
+
+def openblas_core():
+    """The kernel set OpenBLAS chose on this CPU (e.g. "Zen"), or ""."""
+    try:
+        import ctypes
+
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode()
+    except (OSError, AttributeError):
+        return ""
+
+
+# pkg/kernels reproduces OpenBLAS 0.3.21's sgemm order as measured on its
+# Zen kernels; on other cores torch sums in other orders and the reference
+# is only matched to within torch's own variation.
+EXACT_CORES = ("Zen",)
 
 
 def rel(a, b):
@@ -106,6 +126,9 @@ def main():
         check(list(go[sec]) == list(rf[sec]), "%s key order differs: %s vs %s" % (sec, list(go[sec])[:3], list(rf[sec])[:3]))
     check(list(go["all_stat"]) == list(go["ori"]) == list(go["top_0_1"]), "sections list different layers")
 
+    core = openblas_core()
+    exact = core in EXACT_CORES
+    print("OpenBLAS core: %s (%s)" % (core or "unknown", "torch's order reproduced" if exact else "order not reproduced here: compared with torch's own variation"))
     worst = {"ori": 0.0, "top_0_1": 0.0, "mean": 0.0, "std": 0.0}
     same_bytes = total_ms = within1 = total_ot = identical = 0
     clips = [0, 0]
@@ -122,7 +145,8 @@ def main():
                 within1 += r <= 1e-6
                 identical += a == b
                 total_ot += 1
-                check(r <= 1e-6, "%s %s %s: qnnkit %r, reference %r (rel %.3g)" % (sec, layer, d, a, b, r))
+                if exact:
+                    check(r <= 1e-6, "%s %s %s: qnnkit %r, reference %r (rel %.3g)" % (sec, layer, d, a, b, r))
             for tt in (t, 2, 4, 8):  # the config's threshold, and ones where some layers have outliers
                 cg = go["top_0_1"][layer][d] * tt > go["ori"][layer][d]
                 cr = rf["top_0_1"][layer][d] * tt > rf["ori"][layer][d]
@@ -175,6 +199,12 @@ def main():
         "torch with %d OpenBLAS threads vs the reference (1 thread): max rel %.3g (%d/%d within 1e-6, %d identical)"
         % (cores, selfvar[0], selfvar[1], total_ot, selfvar[2])
     )
+    if not exact:
+        worst_go = max(worst["ori"], worst["top_0_1"])
+        check(
+            worst_go <= max(1e-6, 1.5 * selfvar[0]),
+            "qnnkit ori/top_0_1 differ from torch by %.3g, more than 1.5x torch's own thread-count variation (%.3g)" % (worst_go, selfvar[0]),
+        )
     print(
         "layers %d; max rel diff ori %.3g, top_0_1 %.3g (%d/%d within 1e-6, %d identical); |Δmean|/std %.3g, std rel %.3g; "
         "%d/%d mean/std values identical to numpy; clip at t=%d: %d clip, %d outliers; "
