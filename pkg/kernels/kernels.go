@@ -20,7 +20,9 @@
 // starts from its bias and adds, block by block, the sum of a block of K
 // accumulated from zero in k order; the blocks follow OpenBLAS's level-3
 // rule with its Zen/Haswell depth of 320 (kBlock), so most outputs have
-// the bits of torch's CPU Linear there. For every output element
+// the bits of torch's CPU Linear there; MatMulTTorch also sums the
+// outputs OpenBLAS's edge tiles sum with two accumulators that way, and
+// then has all of them (see TorchGEMM). For every output element
 //
 //	|out - ref| ≤ γ(K+1) · (Σ_k |x_k·w_k| + |bias|),   γ(n) = n·u/(1-n·u), u = 2⁻²⁴,
 //
