@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -182,6 +183,30 @@ func TestMatMulTTorchParts(t *testing.T) {
 			for f := 0; f < p.n; f++ {
 				if math.Float32bits(got[m*p.n+f]) != math.Float32bits(whole[tk*F+f]) {
 					t.Fatalf("%+v: row %d (token %d) feature %d: %g, whole product %g", p, m, tk, f, got[m*p.n+f], whole[tk*F+f])
+				}
+			}
+		}
+	}
+}
+
+// TestMatMulTTorchExactOnSmallInts runs the two-accumulator path of every
+// implementation (the portable one included) on small integers, where
+// every order of summation is exact: each output must include every term
+// once, whichever tiles the plan sums with two accumulators.
+func TestMatMulTTorchExactOnSmallInts(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, sh := range []struct{ M, N, K int }{{30, 40, 100}, {23, 704, 77}, {6, 17, 9}, {40, 360, 700}} {
+		x := smallInts(r, sh.M*sh.K)
+		w := smallInts(r, sh.N*sh.K)
+		bias := smallInts(r, sh.N)
+		ref, _ := refMatMulT(x, w, bias, sh.M, sh.N, sh.K)
+		g := TorchGEMM{Tokens: sh.M, Features: sh.N, Depth: sh.K}
+		for _, im := range impls() {
+			out := make([]float32, sh.M*sh.N)
+			matMulTTuned(im, defaultTuning(), newOrderPlan(g, sh.M, sh.N), 2, out, x, w, bias, sh.M, sh.N, sh.K)
+			for i, v := range out {
+				if float64(v) != ref[i] {
+					t.Fatalf("%s M%d N%d K%d: out[%d] = %g, want %g", im.name, sh.M, sh.N, sh.K, i, v, ref[i])
 				}
 			}
 		}
