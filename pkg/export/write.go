@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
+	"github.com/qnnkit/qnnkit/pkg/manifest"
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
 	"github.com/qnnkit/qnnkit/pkg/pth"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
@@ -115,11 +116,11 @@ func writePTH(path string, s State) (Digest, error) {
 	// Hashed here as written, so never read back: no need to keep it in
 	// the page cache, and writing around it saves a quarter of the CPU.
 	f.WriteDirect()
-	w := newHashingFile(f)
+	w := manifest.NewHashWriter(f)
 	if err := pth.Write(w, pth.ArchiveName(path), d); err != nil {
 		return Digest{}, fmt.Errorf("write %s: %w", path, err)
 	}
-	return w.digest(), f.Commit()
+	return digestOf(w), f.Commit()
 }
 
 // MLLMCode is converter.py's dtype mapping (spec §6.3): int8 and bool →
@@ -143,9 +144,8 @@ func WriteMLLM(path string, s State) error {
 	return err
 }
 
-// writeMLLM is WriteMLLM hashing the bytes as they are written: the final
-// header and index (computed from the tensors' shapes) are written first,
-// so that the file is written in order.
+// writeMLLM is WriteMLLM hashing the bytes as they are written (EncodeMLLM
+// writes the file front to back).
 func writeMLLM(path string, s State) (Digest, error) {
 	f, err := atomicfile.Create(path)
 	if err != nil {
@@ -155,30 +155,18 @@ func writeMLLM(path string, s State) (Digest, error) {
 	// Hashed here as written, so never read back: no need to keep it in
 	// the page cache, and writing around it saves a quarter of the CPU.
 	f.WriteDirect()
-	w := newHashingFile(f)
-	err = func() error {
-		hdr, err := mllmHeader(s)
-		if err != nil {
-			return err
-		}
-		if _, err := w.Write(hdr); err != nil {
-			return err
-		}
-		hf := &headerFirst{w: w, header: hdr, shadow: make([]byte, len(hdr))}
-		if err := EncodeMLLM(hf, s); err != nil {
-			return err
-		}
-		return hf.finish()
-	}()
-	if err != nil {
+	w := manifest.NewHashWriter(f)
+	if err := EncodeMLLM(w, s); err != nil {
 		return Digest{}, fmt.Errorf("write %s: %w", path, err)
 	}
-	return w.digest(), f.Commit()
+	return digestOf(w), f.Commit()
 }
 
-// EncodeMLLM streams s into w in the .mllm v1 layout.
-func EncodeMLLM(w io.WriteSeeker, s State) error {
-	mw, err := mllmfmt.NewWriter(w, s.Names())
+// EncodeMLLM streams s into w in the .mllm v1 layout, front to back: the
+// final index (from the tensors' shapes) comes first.
+func EncodeMLLM(w io.Writer, s State) error {
+	codes, sizes := mllmLayout(s)
+	mw, err := mllmfmt.NewWriterSized(w, s.Names(), codes, sizes)
 	if err != nil {
 		return err
 	}

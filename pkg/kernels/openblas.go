@@ -104,7 +104,7 @@ func newOrderPlan(g TorchGEMM, M, N int) *orderPlan {
 	}
 	p.feat = make([][2][nClasses]uint16, (N+nr-1)/nr)
 	for s, mc := 0, 0; s < N; s += mc {
-		mc = mBlock(g.Features-s, defaultTuning().kc)
+		mc = kBlock(g.Features-s, defaultTuning().kc) // OpenBLAS blocks M by K's rule
 		b := 1
 		if s == 0 {
 			b = 0
@@ -151,8 +151,3 @@ func (p *orderPlan) mask(m, jr int) uint16 {
 	f := &p.feat[jr/nr]
 	return f[0][p.rowFirst[m]] | f[1][p.rowLater[m]]
 }
-
-// mBlock is OpenBLAS's rule for the rows of A (features) per block: q
-// while at least 2q remain, else the rest if it fits, else half of it
-// rounded up to a multiple of 8 (the kernel's unroll).
-func mBlock(rest, q int) int { return kBlock(rest, q) }
