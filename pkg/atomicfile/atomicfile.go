@@ -34,6 +34,8 @@ type File struct {
 	direct    *directWriter // non-nil while sequential data goes through O_DIRECT
 	directMin int64         // sequential bytes before direct writes start; 0: never (see WriteDirect)
 	directBuf int           // their buffer size (directBuf)
+
+	directBytes int64 // bytes written through O_DIRECT so far
 }
 
 // WriteDirect makes the file's sequential data, from directMin bytes on,
@@ -53,28 +55,44 @@ const writebackChunk = 32 << 20
 // Write writes b at the current offset and starts the write-back of each
 // full chunk of sequentially written data.
 func (f *File) Write(b []byte) (int, error) {
-	if f.direct != nil {
-		if err := f.direct.write(b); err != nil {
-			return 0, err
+	if f.direct == nil && f.seq && f.directMin > 0 && f.pos+int64(len(b)) >= f.directMin {
+		// A write that reaches directMin switches to direct writes there,
+		// so that one large write (a whole tensor) does not go through
+		// the page cache.
+		n := 0
+		if head := f.directMin - f.pos; head > 0 {
+			k, err := f.writeBuffered(b[:head])
+			if err != nil {
+				return k, err
+			}
+			n, b = k, b[head:]
 		}
-		f.pos += int64(len(b))
-		return len(b), nil
-	}
-	n, err := f.File.Write(b)
-	f.pos += int64(n)
-	if err != nil {
-		return n, err
-	}
-	if f.seq && f.directMin > 0 && f.pos >= f.directMin {
 		f.seq = false // one attempt
 		d, err := startDirect(f.File, f.pos, f.directBuf)
 		if err != nil {
 			return n, fmt.Errorf("write %s: %w", f.path, err)
 		}
-		if d != nil {
-			f.direct = d
-			return n, nil
+		f.direct = d // nil: the file system refuses O_DIRECT, stay buffered
+		k, err := f.Write(b)
+		return n + k, err
+	}
+	if f.direct != nil {
+		if err := f.direct.write(b); err != nil {
+			return 0, err
 		}
+		f.pos += int64(len(b))
+		f.directBytes += int64(len(b))
+		return len(b), nil
+	}
+	return f.writeBuffered(b)
+}
+
+// writeBuffered writes b through the page cache at the current offset.
+func (f *File) writeBuffered(b []byte) (int, error) {
+	n, err := f.File.Write(b)
+	f.pos += int64(n)
+	if err != nil {
+		return n, err
 	}
 	if f.pos-f.flushed >= writebackChunk {
 		startWriteback(f.File.Fd(), f.flushed, f.pos-f.flushed)

@@ -147,3 +147,33 @@ func TestBufferedUnlessAsked(t *testing.T) {
 		}
 	}
 }
+
+// TestDirectSwitchInsideOneWrite: a single write that crosses directMin
+// (a whole tensor written at once) goes through O_DIRECT from directMin on,
+// not only the writes after it.
+func TestDirectSwitchInsideOneWrite(t *testing.T) {
+	const min, size = 10_000, 300_000
+	f, p := directFile(t, min, 2*directAlign)
+	want := make([]byte, size)
+	for i := range want {
+		want[i] = byte(i * 7)
+	}
+	if _, err := f.Write(want[:100]); err != nil {
+		t.Fatal(err)
+	}
+	if k, err := f.Write(want[100:]); err != nil || k != size-100 {
+		t.Fatalf("write: %d, %v", k, err)
+	}
+	if f.direct == nil {
+		t.Skip("the file system refuses O_DIRECT")
+	}
+	if f.directBytes != size-min {
+		t.Fatalf("%d bytes written through O_DIRECT, want %d (all after directMin)", f.directBytes, size-min)
+	}
+	if err := f.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(p); !bytes.Equal(got, want) {
+		t.Fatalf("committed file of %d bytes differs from the %d written", len(got), len(want))
+	}
+}

@@ -6,6 +6,10 @@
 //
 // An input that has its own manifest, written after the file last changed,
 // is not read again: the SHA-256 recorded there is used (see recordedHash).
+// Nor is an input that the manifest of another input of the same run lists
+// among its inputs, under the same size, written after the file last
+// changed (see upstreamHash): exportqnn and exportrot take the checkpoint's
+// hashes from the manifest profile wrote next to the scale file and R file.
 //
 // A manifest holds nothing that differs between two identical runs: no
 // timestamps, no host names, and paths exactly as they were given (never
@@ -28,6 +32,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/qnnkit/qnnkit/pkg/atomicfile"
 	"github.com/urfave/cli/v3"
@@ -60,6 +65,8 @@ type Manifest struct {
 
 	// known are outputs hashed while they were written, by path.
 	known map[string]File
+	// upstream are the manifests of this run's inputs (see upstreamHash).
+	upstream []upstream
 }
 
 // Release is qnnkit's version number, recorded in every manifest.
@@ -144,7 +151,7 @@ func (m *Manifest) AddInput(role, path string) error {
 	if path == "" {
 		return nil
 	}
-	files, err := hashTree(role, path)
+	files, err := hashTree(role, path, m.upstream)
 	if err != nil {
 		return fmt.Errorf("manifest: input %s: %w", path, err)
 	}
@@ -206,7 +213,7 @@ func (m *Manifest) Commit(outputs ...string) error {
 		f, ok := m.known[p]
 		if !ok {
 			var err error
-			if f, err = hashFile("", p); err != nil {
+			if f, err = hashFile("", p, nil); err != nil {
 				return fmt.Errorf("manifest: output %s: %w", p, err)
 			}
 		}
@@ -290,6 +297,7 @@ func (p *Pending) SetOutputHash(path string, size int64, sha256 string) {
 
 // addInputs records r's config and inputs.
 func (m *Manifest) addInputs(r Run) error {
+	m.upstream = upstreamManifests(r)
 	if r.Config != "" {
 		if err := m.SetConfig(r.Config); err != nil {
 			return err
@@ -322,13 +330,13 @@ func Read(path string) (*Manifest, error) {
 	return &m, nil
 }
 
-func hashTree(role, path string) ([]File, error) {
+func hashTree(role, path string, ups []upstream) ([]File, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, err
 	}
 	if !st.IsDir() {
-		f, err := hashFile(role, path)
+		f, err := hashFile(role, path, ups)
 		if err != nil {
 			return nil, err
 		}
@@ -348,7 +356,7 @@ func hashTree(role, path string) ([]File, error) {
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		f, err := hashFile(role, p)
+		f, err := hashFile(role, p, ups)
 		if err != nil {
 			return err
 		}
@@ -358,14 +366,18 @@ func hashTree(role, path string) ([]File, error) {
 	return files, err
 }
 
-func hashFile(role, path string) (File, error) {
+func hashFile(role, path string, ups []upstream) (File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return File{}, err
 	}
 	defer f.Close()
 	if st, err := f.Stat(); err == nil {
-		if sum, ok := recordedHash(path, st); ok {
+		sum, ok := recordedHash(path, st)
+		if !ok {
+			sum, ok = upstreamHash(st, ups)
+		}
+		if ok {
 			return File{Role: role, Path: path, Size: st.Size(), SHA256: sum}, nil
 		}
 	}
@@ -397,9 +409,68 @@ func recordedHash(path string, st os.FileInfo) (string, bool) {
 		return "", false
 	}
 	for _, o := range m.Outputs {
-		if filepath.Base(o.Path) == filepath.Base(path) && o.Size == st.Size() && len(o.SHA256) == 2*sha256.Size {
-			if _, err := hex.DecodeString(o.SHA256); err == nil {
-				return o.SHA256, true
+		if filepath.Base(o.Path) == filepath.Base(path) && o.Size == st.Size() && validSHA256(o.SHA256) {
+			return o.SHA256, true
+		}
+	}
+	return "", false
+}
+
+func validSHA256(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && len(s) == 2*sha256.Size
+}
+
+// upstream is the manifest of one of a run's inputs, with the time it was
+// written.
+type upstream struct {
+	m     *Manifest
+	mtime time.Time
+}
+
+// upstreamManifests reads the manifests next to r's input files (a scale
+// file's, an R file's: written by the profile run that read the
+// checkpoint). Unreadable or missing manifests are skipped: they only
+// save work.
+func upstreamManifests(r Run) []upstream {
+	var ups []upstream
+	for _, in := range r.Inputs {
+		if in.Path == "" {
+			continue
+		}
+		ms, err := os.Stat(in.Path + Suffix)
+		if err != nil || !ms.Mode().IsRegular() {
+			continue
+		}
+		if m, err := Read(in.Path + Suffix); err == nil {
+			ups = append(ups, upstream{m, ms.ModTime()})
+		}
+	}
+	return ups
+}
+
+// upstreamHash returns the SHA-256 an upstream manifest records for the
+// file st among its inputs: an entry whose path, resolved from the current
+// directory, is the same file (device and inode), with st's size, in a
+// manifest written after the file last changed (its ctime is strictly
+// before the manifest's mtime, as for recordedHash). A manifest written
+// from another directory whose relative paths do not resolve to the file
+// simply gives no match.
+func upstreamHash(st os.FileInfo, ups []upstream) (string, bool) {
+	ctime, ok := changeTime(st)
+	if !ok {
+		return "", false
+	}
+	for _, u := range ups {
+		if !ctime.Before(u.mtime) {
+			continue
+		}
+		for _, in := range u.m.Inputs {
+			if in.Size != st.Size() || !validSHA256(in.SHA256) {
+				continue
+			}
+			if ist, err := os.Stat(in.Path); err == nil && os.SameFile(ist, st) {
+				return in.SHA256, true
 			}
 		}
 	}

@@ -248,7 +248,7 @@ func TestRecordedInputHash(t *testing.T) {
 		{"size differs", 8, now.Add(time.Hour), hex.EncodeToString(real[:])},
 	} {
 		writeSidecar(c.size, c.mtime)
-		f, err := hashFile("input", in)
+		f, err := hashFile("input", in, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,5 +282,57 @@ func TestHashWriter(t *testing.T) {
 	want := sha256.Sum256(out.Bytes())
 	if !ok || size != int64(out.Len()) || sum != hex.EncodeToString(want[:]) {
 		t.Fatalf("Sum %d %s %v, want %d %x", size, sum, ok, out.Len(), want)
+	}
+}
+
+// TestUpstreamInputHash: a checkpoint file listed among the inputs of the
+// manifest next to another input of the run (profile's, next to the scale
+// file) is not read again when that manifest was written after the file
+// last changed, records its size, and names the same file.
+func TestUpstreamInputHash(t *testing.T) {
+	if _, ok := changeTime(mustStat(t, t.TempDir())); !ok {
+		t.Skip("no ctime on this OS: recorded hashes are never reused")
+	}
+	dir := t.TempDir()
+	ck := filepath.Join(dir, "model.bin")
+	other := filepath.Join(t.TempDir(), "model.bin") // same name, another file
+	scales := filepath.Join(dir, "scales.json")
+	for _, p := range []string{ck, other, scales} {
+		if err := os.WriteFile(p, []byte("weights"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	real := sha256.Sum256([]byte("weights"))
+	recorded := strings.Repeat("cd", 32)
+	now := time.Now()
+	for _, c := range []struct {
+		name  string
+		entry File
+		mtime time.Time
+		want  string
+	}{
+		{"same file, manifest after it", File{Path: ck, Size: 7, SHA256: recorded}, now.Add(time.Hour), recorded},
+		{"manifest before the file's last change", File{Path: ck, Size: 7, SHA256: recorded}, now.Add(-time.Hour), hex.EncodeToString(real[:])},
+		{"size differs", File{Path: ck, Size: 8, SHA256: recorded}, now.Add(time.Hour), hex.EncodeToString(real[:])},
+		{"another file of the same name", File{Path: other, Size: 7, SHA256: recorded}, now.Add(time.Hour), hex.EncodeToString(real[:])},
+		{"not a SHA-256", File{Path: ck, Size: 7, SHA256: "cd"}, now.Add(time.Hour), hex.EncodeToString(real[:])},
+	} {
+		up := Manifest{Tool: "profile", Inputs: []File{c.entry}}
+		b, _ := json.Marshal(up)
+		if err := os.WriteFile(scales+Suffix, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(scales+Suffix, c.mtime, c.mtime); err != nil {
+			t.Fatal(err)
+		}
+		// The checkpoint comes first: every upstream manifest is read
+		// before any input is hashed.
+		var m Manifest
+		if err := m.addInputs(Run{Inputs: []Input{{"checkpoint", ck}, {"scale_file", scales}}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := m.Inputs[0].SHA256; got != c.want {
+			t.Errorf("%s: checkpoint hash %s, want %s", c.name, got, c.want)
+		}
 	}
 }
