@@ -193,6 +193,14 @@ func (f *File) Release(e Entry) {
 	}
 }
 
+// Stream reads the bytes of entries es, one after the other, in chunks of
+// at most chunk bytes (never spanning two entries), with O_DIRECT reads
+// ahead of the caller where they are not in the page cache (see
+// mmapfile.NewStream). Close it when done.
+func (f *File) Stream(es []Entry, chunk int) *mmapfile.Stream {
+	return mmapfile.NewStream([]*mmapfile.File{f.m}, len(es), func(i int) ([]byte, error) { return f.Data(es[i]), nil }, chunk)
+}
+
 // Tensor returns the named tensor's dtype and bytes.
 func (f *File) Tensor(name string) (DType, []byte, error) {
 	e, ok := f.Lookup(name)

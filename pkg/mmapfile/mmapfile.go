@@ -5,6 +5,7 @@ package mmapfile
 import (
 	"fmt"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -12,6 +13,12 @@ import (
 type File struct {
 	Path string
 	data []byte
+
+	// A second descriptor with O_DIRECT, opened by the first Stream
+	// that reads a range not in the page cache.
+	directOnce sync.Once
+	direct     *os.File
+	directErr  error
 }
 
 // Open maps path read-only. An empty file maps to an empty slice.
@@ -56,6 +63,9 @@ func (f *File) Close() error {
 	}
 	err := syscall.Munmap(f.data)
 	f.data = nil
+	if f.direct != nil {
+		f.direct.Close()
+	}
 	return err
 }
 
@@ -74,6 +84,19 @@ func (f *File) Release(off, n int64) {
 	if hi > lo {
 		syscall.Madvise(f.data[lo:hi], syscall.MADV_DONTNEED)
 	}
+}
+
+// WillNeed asks the OS to start reading [off, off+n) of the file into the
+// page cache now, so that a streaming reader a little behind does not wait
+// for the disk page fault by page fault. Errors are ignored (advice).
+func (f *File) WillNeed(off, n int64) {
+	if f == nil || n <= 0 || off < 0 || off >= int64(len(f.data)) {
+		return
+	}
+	page := int64(os.Getpagesize())
+	lo := off &^ (page - 1)
+	hi := min(off+n, int64(len(f.data)))
+	syscall.Madvise(f.data[lo:hi], syscall.MADV_WILLNEED)
 }
 
 // Anon reserves n bytes of zeroed, private, anonymous memory outside the

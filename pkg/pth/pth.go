@@ -101,8 +101,11 @@ func (f *File) Close() error {
 	return err
 }
 
-// Mapping returns the memory-mapped file contents (nil for Parse), for
-// callers that want to release pages they have finished with.
+// Map returns the memory map the tensors alias (nil for Parse), for
+// callers that stream them (mmapfile.File.Stream).
+func (f *File) Map() *mmapfile.File { return f.m }
+
+// Mapping returns the memory-mapped file contents (nil for Parse).
 func (f *File) Mapping() []byte {
 	if f.m == nil {
 		return nil

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/qnnkit/qnnkit/pkg/mllmfmt"
+	"github.com/qnnkit/qnnkit/pkg/mmapfile"
 	"github.com/qnnkit/qnnkit/pkg/tensor"
 )
 
@@ -211,9 +212,10 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 
 // chunkJob is one chunk of one tensor to quantize.
 type chunkJob struct {
-	f    Format
-	data []byte // little-endian float32 input
-	res  chan chunkResult
+	f       Format
+	data    []byte // little-endian float32 input
+	release func() // called once data is no longer used
+	res     chan chunkResult
 }
 
 type chunkResult struct {
@@ -237,30 +239,31 @@ func startChunkPipeline(in *mllmfmt.File, plan []PlanEntry, workers int) *chunkP
 		free:  make(chan []byte, 3*workers),
 		done:  make(chan struct{}),
 	}
+	// One stream over every block-quantized tensor, in plan order: a cold
+	// input (the previous step wrote it around the page cache) is read
+	// with O_DIRECT a few chunks ahead of the workers, across tensors,
+	// not page fault by page fault.
+	var entries []mllmfmt.Entry
+	var formats []Format
+	for _, pe := range plan {
+		if pe.To == mllmfmt.F32 || pe.To == mllmfmt.I8 {
+			continue
+		}
+		f, _ := FormatOf(pe.To) // Plan checked it
+		e, _ := in.Lookup(pe.Source)
+		entries = append(entries, e)
+		formats = append(formats, f)
+	}
 	jobs := make(chan *chunkJob)
 	p.wg.Add(1 + workers)
 	go func() {
 		defer p.wg.Done()
 		defer close(jobs)
-		for _, pe := range plan {
-			if pe.To == mllmfmt.F32 || pe.To == mllmfmt.I8 {
-				continue
-			}
-			f, _ := FormatOf(pe.To) // Plan checked it
-			e, _ := in.Lookup(pe.Source)
-			data := in.Data(e)
-			for off := 0; off < len(data); off += 4 * chunkValues {
-				j := &chunkJob{f: f, data: data[off:min(len(data), off+4*chunkValues)], res: make(chan chunkResult, 1)}
-				select {
-				case jobs <- j:
-				case <-p.done:
-					return
-				}
-				select {
-				case p.order <- j:
-				case <-p.done:
-					return
-				}
+		s := in.Stream(entries, 4*chunkValues)
+		defer s.Close()
+		for i, e := range entries {
+			if !p.dispatch(s, formats[i], (int(e.Size)+4*chunkValues-1)/(4*chunkValues), jobs) {
+				return
 			}
 		}
 	}()
@@ -275,6 +278,38 @@ func startChunkPipeline(in *mllmfmt.File, plan []PlanEntry, workers int) *chunkP
 		}()
 	}
 	return p
+}
+
+// dispatch hands the next n chunks of s (one tensor's) to the workers
+// (jobs) and queues them in order; false when the pipeline was stopped or
+// a read failed (the error is then queued in order).
+func (p *chunkPipeline) dispatch(s *mmapfile.Stream, f Format, n int, jobs chan<- *chunkJob) bool {
+	for range n {
+		c, release, err := s.Next()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF // the stream has this many chunks
+		}
+		j := &chunkJob{f: f, data: c, release: release, res: make(chan chunkResult, 1)}
+		if err != nil {
+			j.res <- chunkResult{nil, err}
+		} else {
+			select {
+			case jobs <- j:
+			case <-p.done:
+				release()
+				return false
+			}
+		}
+		select {
+		case p.order <- j:
+		case <-p.done:
+			return false
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // next waits for the next chunk in plan order.
@@ -303,11 +338,14 @@ func (p *chunkPipeline) stop() {
 // goroutine, with x as scratch (chunkValues long).
 func (p *chunkPipeline) quantizeChunk(j *chunkJob, x []float32) ([]byte, error) {
 	if len(j.data)%4 != 0 {
+		j.release()
 		return nil, fmt.Errorf("%d bytes is not a whole number of float32", len(j.data))
 	}
 	x = x[:len(j.data)/4]
-	// One pass copies the chunk and finds a NaN or Inf.
+	// One pass copies the chunk and finds a NaN or Inf; the input buffer
+	// goes back to the stream for the next read at once.
 	i, err := tensor.ToFloat32Finite(tensor.F32, j.data, x)
+	j.release()
 	if err != nil {
 		return nil, err
 	}
