@@ -99,6 +99,23 @@ func (f *File) WillNeed(off, n int64) {
 	syscall.Madvise(f.data[lo:hi], syscall.MADV_WILLNEED)
 }
 
+// RandomAccess tells the OS whether the map is about to be read at
+// scattered places (MADV_RANDOM: a page fault reads that page only, not
+// the device's read-ahead window of up to megabytes around it) or
+// sequentially again (MADV_NORMAL). Parsing a zip archive's local headers
+// across a cold multi-GB file otherwise reads hundreds of megabytes of
+// tensor data that are not needed yet. Errors are ignored (advice).
+func (f *File) RandomAccess(on bool) {
+	if f == nil || len(f.data) == 0 {
+		return
+	}
+	advice := syscall.MADV_NORMAL
+	if on {
+		advice = syscall.MADV_RANDOM
+	}
+	syscall.Madvise(f.data, advice)
+}
+
 // Anon reserves n bytes of zeroed, private, anonymous memory outside the
 // Go heap: pages cost memory only once written, and the bytes do not raise
 // the garbage collector's heap goal (with GOGC=100 a live heap of W bytes

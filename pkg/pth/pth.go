@@ -80,7 +80,10 @@ func Open(p string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The zip records' headers are spread over the whole file.
+	m.RandomAccess(true)
 	f, err := Parse(m.Bytes())
+	m.RandomAccess(false)
 	if err != nil {
 		m.Close()
 		return nil, fmt.Errorf("%s: %w", p, err)

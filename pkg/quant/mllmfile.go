@@ -171,6 +171,18 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 	}
 	pipe := startChunkPipeline(in, plan, runtime.GOMAXPROCS(0))
 	defer pipe.stop()
+	// The tensors copied as they are (norms, biases) come from a stream
+	// of their own: on a cold input, touching each through the map
+	// would read the device's read-ahead window (megabytes) around it.
+	var raw []mllmfmt.Entry
+	for _, p := range plan {
+		if p.To == mllmfmt.F32 || p.To == mllmfmt.I8 {
+			e, _ := in.Lookup(p.Source)
+			raw = append(raw, e)
+		}
+	}
+	rawStream := in.Stream(raw, 4*chunkValues)
+	defer rawStream.Close()
 	for i, p := range plan {
 		if opt.Progress != nil {
 			opt.Progress(i, len(plan), p.Name, p.From, p.To)
@@ -178,10 +190,12 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 		e, _ := in.Lookup(p.Source)
 		data := in.Data(e)
 		if p.To == mllmfmt.F32 || p.To == mllmfmt.I8 {
-			if err := mw.WriteTensor(p.Name, p.To, data); err != nil {
-				return 0, err
+			err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
+				return copyChunks(out, rawStream, int64(e.Size))
+			})
+			if err != nil {
+				return 0, fmt.Errorf("%s: %w", in.Path, err)
 			}
-			in.Release(e)
 			continue
 		}
 		err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
@@ -208,6 +222,27 @@ func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt 
 		in.Release(e)
 	}
 	return len(plan), mw.Close()
+}
+
+// copyChunks writes the next n bytes of s to w.
+func copyChunks(w io.Writer, s *mmapfile.Stream, n int64) (int64, error) {
+	var total int64
+	for total < n {
+		c, release, err := s.Next()
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return total, err
+		}
+		k, err := w.Write(c)
+		release()
+		total += int64(k)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // chunkJob is one chunk of one tensor to quantize.
