@@ -23,13 +23,14 @@
 # machine may be shared: compare CPU time with wall time); "in"/"out" are
 # file bytes.
 #
-# Disk: the script first times writing 2 GB with fsync (dd) in the work
-# directory; every step that writes a file also prints the time that file
-# alone takes at that speed ("disk-bound") and wall / disk-bound: a ratio
-# near 1 means the step runs at the speed of the disk. The disk's speed
-# varies by 2x within minutes on shared machines, so each step also prints
-# how much of its wall time the work directory's device was busy
-# (/proc/diskstats): near 100 % means the step is bound by the disk.
+# Disk: the script first times writing 2 GB with fsync and reading it back
+# with O_DIRECT (dd) in the work directory; every step that moves more than
+# a second's worth of data prints the time the bytes its device read and
+# wrote (/proc/diskstats) take at those speeds, one after the other ("disk
+# floor"), and wall / floor: a ratio near 1 means the step runs at the
+# speed of the disk. The disk's speed varies by 2x within minutes on shared
+# machines, so each step also prints how much of its wall time the device
+# was busy: near 100 % means the step is bound by the disk.
 #
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
@@ -69,9 +70,13 @@ fi
 # Reference: sequential write speed of the work directory's disk, with
 # fsync, measured in this run (the steps write large outputs with O_DIRECT
 # and fsync at the end).
-DISK_MBS=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count=2048 conv=fsync 2>&1 | awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") t = $(i-1); print 2048*1048576/1e6/t }')
+dd_mbs() { awk '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") t = $(i-1); print 2048*1048576/1e6/t }'; }
+DISK_MBS=$(dd if=/dev/zero of="$W/dd.bin" bs=1M count=2048 conv=fsync 2>&1 | dd_mbs)
+# and sequential read speed, around the page cache as the steps read cold
+# inputs (O_DIRECT, 8 MB blocks)
+DISK_READ_MBS=$(dd if="$W/dd.bin" of=/dev/null bs=8M iflag=direct 2>&1 | dd_mbs)
 rm -f "$W/dd.bin"
-echo "disk: $DISK_MBS MB/s sequential write with fsync (dd, 2 GB)"
+echo "disk: $DISK_MBS MB/s sequential write with fsync, $DISK_READ_MBS MB/s direct read (dd, 2 GB)"
 
 # The work directory's block device, for its busy time per step
 # (/proc/diskstats: field 13 is the milliseconds the device had I/O in
@@ -155,14 +160,14 @@ step() {
 	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
 	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
 	local line
-	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" -v ds0="$ds0" -v ds1="$ds1" -v dev="$DEV" 'BEGIN {
+	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" -v dr="$DISK_READ_MBS" -v ds0="$ds0" -v ds1="$ds1" -v dev="$DEV" 'BEGIN {
 		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB",
 			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9
-		if (ob > 100e6 && d > 0) { # only outputs large enough to take the disk measurable time
-			b = ob/1e6/d
-			printf "  disk-bound %5.1f s (wall/disk-bound %.2f)", b, s/b
-		}
 		split(ds0, a, " "); split(ds1, z, " ")
+		if (dev != "" && d > 0 && dr > 0) { # the bytes the device moved, at the reference speeds
+			b = (z[3] - a[3]) * 512 / 1e6 / d + (z[2] - a[2]) * 512 / 1e6 / dr
+			if (b > 1) printf "  disk floor %5.1f s (wall/floor %.2f)", b, s/b
+		}
 		if (dev != "" && s > 0) { # device busy time, and its rate while busy
 			busy = (z[1] - a[1]) / 1000; wr = (z[3] - a[3]) * 512; rd = (z[2] - a[2]) * 512
 			rate = 0
@@ -216,6 +221,6 @@ else
 fi
 
 echo
-echo "bench_pipeline $MODE summary ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); disk $DISK_MBS MB/s with fsync):"
+echo "bench_pipeline $MODE summary ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); disk $DISK_MBS MB/s write with fsync, $DISK_READ_MBS MB/s direct read):"
 printf '%s\n' "${SUMMARY[@]}"
 exit $status
