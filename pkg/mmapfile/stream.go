@@ -21,7 +21,7 @@ import (
 
 const (
 	streamAlign   = 4096 // O_DIRECT alignment of offsets, lengths and buffers
-	streamDepth   = 6    // chunks read ahead of the consumer (buffers in use)
+	streamDepth   = 16   // chunks read ahead of the consumer (buffers in use): smooths the disk's stalls
 	streamReaders = 2    // reads in flight at once
 	// residentSample pages spread over the range are checked with mincore;
 	// the map is used when at least half of them are in the page cache.
