@@ -95,17 +95,22 @@ func run(_ context.Context, cmd *cli.Command) error {
 			fmt.Fprintf(os.Stderr, "[%d/%d] %s %v -> %v\n", i+1, n, name, from, to)
 		}
 	}
-	n, err := quant.QuantizeFile(in, out, target, opt)
+	// Hashed as written, so never read back: written around the page
+	// cache (the next reader, run, maps it from the disk either way).
+	out.WriteDirect()
+	hw := manifest.NewHashWriter(out)
+	n, err := quant.QuantizeFile(in, hw, target, opt)
 	if err != nil {
 		return err
+	}
+	size, sum, ok := hw.Sum()
+	if !ok {
+		return fmt.Errorf("%s: incomplete write", outPath)
 	}
 	if err := out.Commit(); err != nil {
 		return err
 	}
-	st, err := os.Stat(outPath)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%s: %d tensors, %d bytes (%s)\n", outPath, n, st.Size(), typ)
+	man.SetOutputHash(outPath, size, sum)
+	fmt.Printf("%s: %d tensors, %d bytes (%s)\n", outPath, n, size, typ)
 	return man.Finish(outPath)
 }

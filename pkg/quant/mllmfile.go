@@ -156,16 +156,28 @@ func Plan(in *mllmfmt.File, target mllmfmt.DType, opt FileOptions) ([]PlanEntry,
 // ahead of the writer (a few chunks in flight, across tensor boundaries), so
 // every core quantizes while the output is written; memory stays bounded by
 // the chunks in flight.
-func QuantizeFile(in *mllmfmt.File, w io.WriteSeeker, target mllmfmt.DType, opt FileOptions) (int, error) {
+//
+// The file is written front to back (its final index first), so w may
+// hash it as it goes (manifest.HashWriter).
+func QuantizeFile(in *mllmfmt.File, w io.Writer, target mllmfmt.DType, opt FileOptions) (int, error) {
 	plan, err := Plan(in, target, opt)
 	if err != nil {
 		return 0, err
 	}
 	names := make([]string, len(plan))
+	dtypes := make([]mllmfmt.DType, len(plan))
+	sizes := make([]uint64, len(plan))
 	for i, p := range plan {
-		names[i] = p.Name
+		names[i], dtypes[i] = p.Name, p.To
+		e, _ := in.Lookup(p.Source)
+		sizes[i] = e.Size
+		if p.To != mllmfmt.F32 && p.To != mllmfmt.I8 {
+			f, _ := FormatOf(p.To)
+			n, _ := f.Size(int(e.Size / 4)) // Plan checked both
+			sizes[i] = uint64(n)
+		}
 	}
-	mw, err := mllmfmt.NewWriter(w, names)
+	mw, err := mllmfmt.NewWriterSized(w, names, dtypes, sizes)
 	if err != nil {
 		return 0, err
 	}
