@@ -1,6 +1,7 @@
 package mmapfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -143,6 +144,12 @@ func NewStream(maps []*File, n int, rangeAt func(i int) ([]byte, error), chunk i
 				case j.direct:
 					fd, _ := j.f.directFD()
 					j.out, j.err = readDirect(fd, j.buf, j.off, j.off+int64(len(j.b)))
+					if errors.Is(j.err, syscall.EINVAL) {
+						// A device wanting a larger alignment than
+						// streamAlign: the map still reads it.
+						j.direct, j.out, j.err = false, j.b, nil
+						break
+					}
 					s.directChunks.Add(1)
 				case j.f != nil:
 					j.out = j.b
