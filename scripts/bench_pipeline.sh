@@ -32,6 +32,12 @@
 # machines, so each step also prints how much of its wall time the device
 # was busy: near 100 % means the step is bound by the disk.
 #
+# Floors measured in the same run: after convert, dd reads its input and
+# writes as many bytes at once with O_DIRECT (convert/floor near 1: the
+# step runs at the speed of the disk); after quantize, dd reads its input,
+# and its CPU time is spread over every core (quantize/max of the two near
+# 1: bound by the disk or the cores).
+#
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
 # directory of the chosen shape to reuse instead of generating one).
@@ -180,6 +186,7 @@ step() {
 	SUMMARY+=("$line")
 	LAST_RSS_KB=$rss_kb
 	LAST_SECS=$secs
+	LAST_CPU=$cpu
 }
 rss_check() { # LABEL LIMIT_GB
 	if [ "$LAST_RSS_KB" -gt $(($2 * 1000 * 1000 * 1000 / 1024)) ]; then
@@ -207,9 +214,31 @@ else
 		"$BIN/exportrot" --config_file "$CFG" --output_model "$W/rot.pth"
 	step convert "$(stat -c %s "$W/rot.pth")" "$W/rot.mllm" "" -- \
 		"$BIN/convert" --quiet --type=torch --input_model "$W/rot.pth" --output_model "$W/rot.mllm"
-	rm -f "$W/rot.pth"
+	convert_secs=$LAST_SECS
+	# convert's floor, measured now: the same bytes read and written by
+	# dd with O_DIRECT, at once (the device shares its bandwidth between
+	# reads and writes: read then write takes as long).
+	sync
+	t0=$(date +%s.%N)
+	dd if="$W/rot.pth" of=/dev/null bs=8M iflag=direct 2>/dev/null &
+	dd if=/dev/zero of="$W/copy.bin" bs=8M count=$(($(stat -c %s "$W/rot.pth") / 8388608)) oflag=direct conv=fsync 2>/dev/null
+	wait
+	copy_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	rm -f "$W/copy.bin" "$W/rot.pth"
+	line="convert floor: dd reads its input and writes as many bytes at once in $copy_secs s; convert/floor $(awk -v c="$convert_secs" -v f="$copy_secs" 'BEGIN{printf "%.2f", c/f}')"
+	echo "$line"
+	SUMMARY+=("$line")
 	step quantize "$(stat -c %s "$W/rot.mllm")" "$W/dec.mllm" "" -- \
 		"$BIN/quantize" "$W/rot.mllm" "$W/dec.mllm" Q4_K
+	quantize_secs=$LAST_SECS
+	# quantize's floors: reading its (cold) input with dd, now, and its CPU
+	# time spread over every core.
+	t0=$(date +%s.%N)
+	dd if="$W/rot.mllm" of=/dev/null bs=8M iflag=direct 2>/dev/null
+	read_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$LAST_CPU" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s; quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$LAST_CPU" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}')"
+	echo "$line"
+	SUMMARY+=("$line")
 	rm -f "$W/rot.mllm"
 	prompt=$(/usr/bin/python3 -c "t=open('testdata/text/austen-persuasion.txt',encoding='utf-8').read(); print(' '.join(t[30000:30700].split()))")
 	step run "$(($(stat -c %s "$W/npu.mllm") + $(stat -c %s "$W/dec.mllm")))" "" "" -- \
