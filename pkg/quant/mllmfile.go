@@ -200,7 +200,7 @@ func QuantizeFile(in *mllmfmt.File, w io.Writer, target mllmfmt.DType, opt FileO
 			opt.Progress(i, len(plan), p.Name, p.From, p.To)
 		}
 		e, _ := in.Lookup(p.Source)
-		data := in.Data(e)
+		size := int(e.Size)
 		if p.To == mllmfmt.F32 || p.To == mllmfmt.I8 {
 			err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
 				return copyChunks(out, rawStream, int64(e.Size))
@@ -212,8 +212,8 @@ func QuantizeFile(in *mllmfmt.File, w io.Writer, target mllmfmt.DType, opt FileO
 		}
 		err := mw.WriteTensorFrom(p.Name, p.To, func(out io.Writer) (int64, error) {
 			var total int64
-			for off := 0; off < len(data); off += 4 * chunkValues {
-				end := min(len(data), off+4*chunkValues)
+			for off := 0; off < size; off += 4 * chunkValues {
+				end := min(size, off+4*chunkValues)
 				q, err := pipe.next()
 				if err != nil {
 					return total, fmt.Errorf("values %d..%d: %w", off/4, end/4, err)
@@ -230,8 +230,8 @@ func QuantizeFile(in *mllmfmt.File, w io.Writer, target mllmfmt.DType, opt FileO
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", in.Path, err)
 		}
-		// One tensor resident at a time: a 1.8B f32 input is 7 GB.
-		in.Release(e)
+		// No Release here: the stream releases each chunk's pages once
+		// it is quantized, so a few chunks at most are resident.
 	}
 	return len(plan), mw.Close()
 }
