@@ -43,6 +43,14 @@ func q4kScalesAVX2(xa, xb *float32, sa, sb *q4kLanes)
 //go:noescape
 func q4kRequantAVX2(s *q4kLanes)
 
+// q4kRequantPackAVX2 writes to q (128 bytes) the packed Q4_K levels
+// clampInt(nearestInt((x + dm)/dj), 0, 15) of the 256 values at x (not
+// transposed), sub-block j with s.dj[j] and s.dm[j]; every s.dj must be
+// non-zero.
+//
+//go:noescape
+func q4kRequantPackAVX2(x *float32, s *q4kLanes, q *byte)
+
 func quantizeQ4KBlocks(dst []byte, x []float32, nb int) {
 	if haveAVX2 {
 		quantizeQ4KAVX2(dst, x, nb)
@@ -64,23 +72,32 @@ func quantizeQ4KAVX2(dst []byte, x []float32, nb int) {
 		}
 		q4kScalesAVX2(&xa[0], &xb[0], &s[0], &s[1])
 		for k := range min(2, nb-i) {
-			q4kFinishBlock(dst[(i+k)*BlockQ4KBytes:(i+k+1)*BlockQ4KBytes], &s[k])
+			q4kFinishBlock(dst[(i+k)*BlockQ4KBytes:(i+k+1)*BlockQ4KBytes], x[(i+k)*QK_K:(i+k+1)*QK_K], &s[k])
 		}
 	}
 }
 
-// q4kFinishBlock writes one Q4_K block from the scale search in s: the
-// packed scales (the portable code's), the requantized levels, the nibbles.
-func q4kFinishBlock(y []byte, s *q4kLanes) {
+// q4kFinishBlock writes one Q4_K block of the 256 values x from the scale
+// search in s: the packed scales (the portable code's), the requantized
+// levels, the nibbles.
+func q4kFinishBlock(y []byte, x []float32, s *q4kLanes) {
 	d, dmin := q4kPackScales(y, &s.scale, &s.theMin)
 	sc := y[4:16]
+	zero := false
 	for j := range QK_K / 32 {
 		sj, mj := getScaleMinK4(j, sc)
 		s.dj[j] = float32(d * float32(sj))
 		s.dm[j] = float32(dmin * float32(mj))
+		zero = zero || s.dj[j] == 0
 	}
-	q4kRequantAVX2(s)
 	q := y[16 : 16+QK_K/2]
+	if !zero {
+		q4kRequantPackAVX2(&x[0], s, &q[0])
+		return
+	}
+	// A sub-block whose d·sc is 0 keeps the search's levels (ggml skips
+	// its requantization), which are in s.l.
+	q4kRequantAVX2(s)
 	for k := range 4 {
 		qk := q[32*k : 32*k+32]
 		for l := range 32 {

@@ -45,7 +45,9 @@ DATA q4kConst<>+24(SB)/4, $0x41700000 // 15.0
 DATA q4kConst<>+28(SB)/4, $0x3F800000 // 1.0
 DATA q4kConst<>+32(SB)/4, $0x80000000 // sign bit
 DATA q4kConst<>+36(SB)/4, $0x4A742400 // 4.0e6 < 2^22 − 1
-GLOBL q4kConst<>(SB), RODATA|NOPTR, $40
+DATA q4kConst<>+40(SB)/4, $0x41780000 // 15.5
+DATA q4kConst<>+44(SB)/4, $0xBF000000 // −0.5
+GLOBL q4kConst<>(SB), RODATA|NOPTR, $48
 
 // 0x00400000 and 0 as whole vectors, memory operands of the interleaved
 // candidate loop (which has no registers left for them).
@@ -259,28 +261,48 @@ cand:
 
 	// Fast path check. t = iscale·(x − min) is monotonic in x, so every t
 	// of a lane lies between its values at x = max and x = the true min.
-	// When all of them are below 4e6 in magnitude (so finite), rounding by
-	// (t + 1.5·2^23) − 1.5·2^23 and clamping in float32 equals
-	// clampInt(nearestInt(t), 0, 15) exactly; lanes with max == min (whose
-	// results are discarded) do not count. Otherwise the integer path runs.
-	BCAST32(20, Y14)
-	BCAST32(36, Y15)
+	// When all of them are below 4e6 in magnitude (so finite), rounding to
+	// nearest even (VROUNDPS: nearestInt's (t + 1.5·2^23) − 1.5·2^23 is
+	// that for |t| < 2^22, but for the sign of a zero, which the clamp at
+	// 0 drops) and clamping in float32 equals clampInt(nearestInt(t), 0,
+	// 15) exactly; lanes with max == min (whose results are discarded) do
+	// not count. Otherwise the integer path runs.
+	//
+	// When moreover every t lies in (−0.5, 15.5), the clamps change
+	// nothing (a t in (−0.5, 0) rounds to −0 instead of 0, which leaves
+	// every sum and error the same: they start at +0, and ±0 added to a
+	// sum or multiplied into a square changes no bit), so the loop without
+	// them runs (mask in R8).
+	BCAST32(40, Y14)
+	BCAST32(44, Y15)
 	VMULPS    Y10, Y0, Y10
 	VMOVUPS   OTMIN(DI), Y12
 	VSUBPS    Y2, Y12, Y12
 	VMULPS    Y12, Y0, Y12
+	VCMPPS    $1, Y14, Y10, Y4 // t(max) < 15.5
+	VCMPPS    $1, Y12, Y15, Y5 // −0.5 < t(min)
+	VANDPS    Y5, Y4, Y4
+	VORPS     OEQ(DI), Y4, Y4
+	VMULPS    Y11, Y1, Y11
+	VMOVUPS   OTMIN(DX), Y6
+	VSUBPS    Y3, Y6, Y6
+	VMULPS    Y6, Y1, Y6
+	VCMPPS    $1, Y14, Y11, Y7
+	VCMPPS    $1, Y6, Y15, Y5
+	VANDPS    Y5, Y7, Y7
+	VORPS     OEQ(DX), Y7, Y7
+	VANDPS    Y7, Y4, Y4
+	VMOVMSKPS Y4, R8
+	BCAST32(20, Y14)
+	BCAST32(36, Y15)
 	VANDPS    Y14, Y10, Y10
 	VANDPS    Y14, Y12, Y12
 	VCMPPS    $1, Y15, Y10, Y10
 	VCMPPS    $1, Y15, Y12, Y12
 	VANDPS    Y12, Y10, Y10
 	VORPS     OEQ(DI), Y10, Y10
-	VMULPS    Y11, Y1, Y11
-	VMOVUPS   OTMIN(DX), Y12
-	VSUBPS    Y3, Y12, Y12
-	VMULPS    Y12, Y1, Y12
 	VANDPS    Y14, Y11, Y11
-	VANDPS    Y14, Y12, Y12
+	VANDPS    Y14, Y6, Y12
 	VCMPPS    $1, Y15, Y11, Y11
 	VCMPPS    $1, Y15, Y12, Y12
 	VANDPS    Y12, Y11, Y11
@@ -299,6 +321,8 @@ cand:
 	MOVQ   $32, CX
 	CMPQ   AX, $0xFF
 	JNE    exact
+	CMPQ   R8, $0xFF
+	JEQ    noclamp
 
 	VXORPS Y14, Y14, Y14 // 0.0
 	BCAST32(24, Y15)     // 15.0
@@ -307,9 +331,8 @@ fast:
 	VMOVUPS OX(R9), Y10
 	VSUBPS  Y2, Y10, Y11
 	VMULPS  Y11, Y0, Y11
-	VADDPS  Y13, Y11, Y11
-	VSUBPS  Y13, Y11, Y11
-	VMAXPS  Y14, Y11, Y11 // t > 0 ? t : 0
+	VROUNDPS $0, Y11, Y11 // nearest, ties to even
+	VMAXPS  Y14, Y11, Y11 // t > 0 ? t : 0 (−0 becomes 0)
 	VMINPS  Y15, Y11, Y11 // t < 15 ? t : 15
 	VMOVUPS Y11, OLA(R9)
 	VMULPS  OW(R9), Y11, Y12
@@ -322,8 +345,7 @@ fast:
 	VMOVUPS OX(R10), Y10
 	VSUBPS  Y3, Y10, Y11
 	VMULPS  Y11, Y1, Y11
-	VADDPS  Y13, Y11, Y11
-	VSUBPS  Y13, Y11, Y11
+	VROUNDPS $0, Y11, Y11
 	VMAXPS  Y14, Y11, Y11
 	VMINPS  Y15, Y11, Y11
 	VMOVUPS Y11, OLA(R10)
@@ -338,6 +360,37 @@ fast:
 	ADDQ $32, R10
 	DECQ CX
 	JNZ  fast
+	JMP  post
+
+noclamp:
+	VMOVUPS  OX(R9), Y10
+	VSUBPS   Y2, Y10, Y11
+	VMULPS   Y11, Y0, Y11
+	VROUNDPS $0, Y11, Y11
+	VMOVUPS  Y11, OLA(R9)
+	VMULPS   OW(R9), Y11, Y12
+	VADDPS   Y12, Y4, Y4
+	VMULPS   Y11, Y12, Y11
+	VADDPS   Y11, Y5, Y5
+	VMULPS   Y10, Y12, Y10
+	VADDPS   Y10, Y6, Y6
+
+	VMOVUPS  OX(R10), Y10
+	VSUBPS   Y3, Y10, Y11
+	VMULPS   Y11, Y1, Y11
+	VROUNDPS $0, Y11, Y11
+	VMOVUPS  Y11, OLA(R10)
+	VMULPS   OW(R10), Y11, Y12
+	VADDPS   Y12, Y7, Y7
+	VMULPS   Y11, Y12, Y11
+	VADDPS   Y11, Y8, Y8
+	VMULPS   Y10, Y12, Y10
+	VADDPS   Y10, Y9, Y9
+
+	ADDQ $32, R9
+	ADDQ $32, R10
+	DECQ CX
+	JNZ  noclamp
 	JMP  post
 
 exact:
@@ -557,6 +610,80 @@ requant:
 	ADDQ      $32, R9
 	DECQ      CX
 	JNZ       requant
+
+	VZEROUPPER
+	RET
+
+// Lane order of VPACKUSDW then VPACKUSWB on four vectors of eight dwords
+// (dword groups v0 0–3, v1 0–3, v2 0–3, v3 0–3, v0 4–7, …) back to v0, v1,
+// v2, v3.
+DATA q4kPackPerm<>+0(SB)/4, $0
+DATA q4kPackPerm<>+4(SB)/4, $4
+DATA q4kPackPerm<>+8(SB)/4, $1
+DATA q4kPackPerm<>+12(SB)/4, $5
+DATA q4kPackPerm<>+16(SB)/4, $2
+DATA q4kPackPerm<>+20(SB)/4, $6
+DATA q4kPackPerm<>+24(SB)/4, $3
+DATA q4kPackPerm<>+28(SB)/4, $7
+GLOBL q4kPackPerm<>(SB), RODATA|NOPTR, $32
+
+// REQUANT8(off, Y) sets Y to clampInt(nearestInt((x + dm)/dj), 0, 15) for
+// the eight values at SI+off, with dj in Y0 and dm in Y1.
+#define REQUANT8(off, Y) \
+	VMOVUPS off(SI), Y; \
+	VADDPS  Y1, Y, Y; \
+	VDIVPS  Y0, Y, Y; \
+	NEARCLAMP(Y)
+
+// func q4kRequantPackAVX2(x *float32, s *q4kLanes, q *byte)
+// For the 256 values at x (sub-block j is x[32j:32j+32]) and every s.dj
+// non-zero: levels clampInt(nearestInt((x + s.dm[j])/s.dj[j]), 0, 15),
+// packed as Q4_K stores them: q[32k+l] = L[2k][l] | L[2k+1][l]<<4.
+TEXT ·q4kRequantPackAVX2(SB), NOSPLIT, $0-24
+	MOVQ x+0(FP), SI
+	MOVQ s+8(FP), DI
+	MOVQ q+16(FP), R8
+	NEARCONSTS
+	VMOVDQU q4kPackPerm<>(SB), Y15
+	MOVQ    $4, CX
+
+pair:
+	// Sub-block 2k: low nibbles in Y2..Y5.
+	VBROADCASTSS ODJ(DI), Y0
+	VBROADCASTSS ODM(DI), Y1
+	REQUANT8(0, Y2)
+	REQUANT8(32, Y3)
+	REQUANT8(64, Y4)
+	REQUANT8(96, Y5)
+
+	// Sub-block 2k+1: high nibbles, or-ed in.
+	VBROADCASTSS ODJ+4(DI), Y0
+	VBROADCASTSS ODM+4(DI), Y1
+	REQUANT8(128, Y6)
+	VPSLLD       $4, Y6, Y6
+	VPOR         Y6, Y2, Y2
+	REQUANT8(160, Y6)
+	VPSLLD       $4, Y6, Y6
+	VPOR         Y6, Y3, Y3
+	REQUANT8(192, Y6)
+	VPSLLD       $4, Y6, Y6
+	VPOR         Y6, Y4, Y4
+	REQUANT8(224, Y6)
+	VPSLLD       $4, Y6, Y6
+	VPOR         Y6, Y5, Y5
+
+	// 32 dwords (each < 256) to 32 bytes in order.
+	VPACKUSDW Y3, Y2, Y2
+	VPACKUSDW Y5, Y4, Y4
+	VPACKUSWB Y4, Y2, Y2
+	VPERMD    Y2, Y15, Y2
+	VMOVDQU   Y2, (R8)
+
+	ADDQ $256, SI
+	ADDQ $8, DI
+	ADDQ $32, R8
+	DECQ CX
+	JNZ  pair
 
 	VZEROUPPER
 	RET

@@ -100,9 +100,27 @@ func TestQ4KAVX2MatchesGeneric(t *testing.T) {
 	for i := range uniform {
 		uniform[i] = float32(r.Float64()*2-1) * 5
 	}
+	// Whole super-blocks whose every lane takes the loop without clamps
+	// (all t in (−0.5, 15.5)) with exact zeros of both signs among the
+	// values: t in (−0.5, 0) rounds to −0 there, and x = ±0 meets a zero
+	// min in the error.
+	zeros := make([]float32, 1000*QK_K)
+	for i := range zeros {
+		switch {
+		case i%7 == 3:
+			zeros[i] = 0
+		case i%11 == 5:
+			zeros[i] = float32(math.Copysign(0, -1))
+		case i/QK_K%2 == 0:
+			zeros[i] = float32(r.NormFloat64()) * 0.02
+		default:
+			zeros[i] = float32(r.Float64()) // non-negative: min is 0
+		}
+	}
 	cases := map[string][]float32{
 		"gauss":       gauss,
 		"uniform":     uniform,
+		"zeros":       zeros,
 		"adversarial": q4kAdversarial(r, 3000),
 	}
 	for name, x := range testInputs() {
