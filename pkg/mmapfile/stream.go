@@ -22,7 +22,7 @@ import (
 
 const (
 	streamAlign   = 4096 // O_DIRECT alignment of offsets, lengths and buffers
-	streamDepth   = 16   // chunks read ahead of the consumer (buffers in use): smooths the disk's stalls
+	streamDepth   = 48   // chunks read ahead of the consumer (buffers in use): rides out the disk's stalls (quantize: 4 MB chunks, 16 → 48 took 15.1 → 13.8 s cold)
 	streamReaders = 2    // reads in flight at once
 	// residentSample pages spread over the range are checked with mincore;
 	// the map is used when at least half of them are in the page cache.
