@@ -35,8 +35,14 @@
 # Floors measured in the same run: after convert, dd reads its input and
 # writes as many bytes at once with O_DIRECT (convert/floor near 1: the
 # step runs at the speed of the disk); after quantize, dd reads its input,
-# and its CPU time is spread over every core (quantize/max of the two near
-# 1: bound by the disk or the cores).
+# its CPU time is spread over every core (quantize/max of the two near 1:
+# bound by the disk or the cores), and quantize runs again on its input
+# cached while dd reads that input from the device: the time this machine
+# takes to compute and read at once (quantize/that near 1: the step
+# overlaps its reading with its computing as well as two processes can).
+#
+# Every step also prints the CPU time stolen from the VM while it ran
+# (/proc/stat steal): on a VM, disk reads cost the vCPUs time this way.
 #
 # Environment: BENCH_DIR (work directory, default a new one under $TMPDIR or
 # /tmp, deleted at the end unless KEEP=1), SYNTH (an existing gensynth model
@@ -141,6 +147,13 @@ cat >"$CFG" <<EOF
 }
 EOF
 
+# CPU time the hypervisor gave to others while a step ran (/proc/stat
+# "steal", in clock ticks): on a VM, the host's work for the guest's disk
+# I/O is taken from the vCPUs this way, so a step that computes while it
+# reads loses CPU that its own user and system times do not show.
+TICK=$(getconf CLK_TCK)
+steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
+
 status=0
 declare -a SUMMARY
 # step LABEL IN_BYTES OUT_FILE EXTRA -- CMD...: runs CMD under GNU time -v
@@ -150,8 +163,9 @@ step() {
 	shift 5
 	echo "== $label: $*" | sed "s#$W#\$W#g"
 	sync
-	local ds0 ds1
+	local ds0 ds1 st0 st1
 	ds0=$(diskstat)
+	st0=$(steal_ticks)
 	if ! /usr/bin/time -v "$@" >"$W/$label.out" 2>"$W/$label.err"; then
 		tail -20 "$W/$label.err"
 		echo "[$label] FAILED"
@@ -159,6 +173,8 @@ step() {
 	fi
 	grep -v '^\s' "$W/$label.err" | grep -iv 'command being timed' | grep -E 'tokens|saved|clip input num|wrote|run:' | head -5 || true
 	ds1=$(diskstat)
+	st1=$(steal_ticks)
+	LAST_STEAL=$(awk -v a="$st0" -v b="$st1" -v t="$TICK" 'BEGIN{printf "%.1f", (b-a)/t}')
 	local rss_kb wall cpu secs out_bytes=0
 	rss_kb=$(grep 'Maximum resident set size' "$W/$label.err" | awk '{print $NF}')
 	wall=$(grep 'Elapsed (wall clock)' "$W/$label.err" | awk '{print $NF}')
@@ -166,7 +182,7 @@ step() {
 	secs=$(echo "$wall" | awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
 	[ -n "$out_file" ] && [ -f "$out_file" ] && out_bytes=$(stat -c %s "$out_file")
 	local line
-	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" -v dr="$DISK_READ_MBS" -v ds0="$ds0" -v ds1="$ds1" -v dev="$DEV" 'BEGIN {
+	line=$(awk -v l="$label" -v s="$secs" -v c="$cpu" -v rss="$rss_kb" -v ib="$in_bytes" -v ob="$out_bytes" -v f="$F32_BYTES" -v x="$extra" -v d="$DISK_MBS" -v dr="$DISK_READ_MBS" -v ds0="$ds0" -v ds1="$ds1" -v dev="$DEV" -v st="$LAST_STEAL" 'BEGIN {
 		printf "%-10s wall %7.1f s  CPU %7.1f s  peak RSS %6.2f GB  f32 %6.3f GB/s (%6.3f GB per CPU-s)  in %6.2f GB (%6.3f GB/s)  out %6.2f GB",
 			l, s, c, rss*1024/1e9, f/1e9/s, f/1e9/c, ib/1e9, ib/1e9/s, ob/1e9
 		split(ds0, a, " "); split(ds1, z, " ")
@@ -180,7 +196,7 @@ step() {
 			if (busy > 0) rate = (wr + rd) / 1e6 / busy
 			printf "  %s busy %3.0f%% (wrote %.2f GB, read %.2f GB; %.0f MB/s while busy)", dev, 100*busy/s, wr/1e9, rd/1e9, rate
 		}
-		printf "  %s", x
+		printf "  steal %.1f s  %s", st, x
 	}')
 	echo "$line"
 	SUMMARY+=("$line")
@@ -231,12 +247,36 @@ else
 	step quantize "$(stat -c %s "$W/rot.mllm")" "$W/dec.mllm" "" -- \
 		"$BIN/quantize" "$W/rot.mllm" "$W/dec.mllm" Q4_K
 	quantize_secs=$LAST_SECS
-	# quantize's floors: reading its (cold) input with dd, now, and its CPU
-	# time spread over every core.
+	quantize_cpu=$LAST_CPU
+	quantize_steal=$LAST_STEAL
+	# quantize's floors, measured now: reading its (cold) input with dd;
+	# its CPU time spread over every core; and both at once, as two
+	# processes: quantize again, on its input now in the page cache (so
+	# it only computes and writes), while dd reads the same input from
+	# the device with O_DIRECT. The last is what this machine takes to do
+	# quantize's reading and its computing together; on a VM the reads
+	# cost the vCPUs time (steal), so it can exceed both others.
 	t0=$(date +%s.%N)
 	dd if="$W/rot.mllm" of=/dev/null bs=8M iflag=direct 2>/dev/null
 	read_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
-	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$LAST_CPU" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s; quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$LAST_CPU" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}')"
+	cat "$W/rot.mllm" >/dev/null
+	resident=""
+	if command -v fincore >/dev/null; then
+		resident=$(fincore --bytes --noheadings --output RES,SIZE "$W/rot.mllm" | awk '{printf "%.0f", 100*$1/$2}')
+	fi
+	st0=$(steal_ticks)
+	t0=$(date +%s.%N)
+	dd if="$W/rot.mllm" of=/dev/null bs=8M iflag=direct 2>/dev/null &
+	"$BIN/quantize" --quiet "$W/rot.mllm" "$W/dec2.mllm" Q4_K >/dev/null
+	wait
+	both_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	both_steal=$(awk -v a="$st0" -v b="$(steal_ticks)" -v t="$TICK" 'BEGIN{printf "%.1f", (b-a)/t}')
+	if ! cmp -s "$W/dec.mllm" "$W/dec2.mllm"; then
+		echo "[quantize] FAIL: a second run on the same input wrote different bytes"
+		status=1
+	fi
+	rm -f "$W/dec2.mllm" "$W/dec2.mllm.manifest.json"
+	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s (with its steal $(awk -v c="$quantize_cpu" -v s="$quantize_steal" -v n="$(nproc)" 'BEGIN{printf "%.1f", (c+s)/n}') s); quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}'); quantize on its cached input while dd reads it: $both_secs s (steal $both_steal s${resident:+, input ${resident} % cached}), quantize/that $(awk -v q="$quantize_secs" -v b="$both_secs" 'BEGIN{printf "%.2f", q/b}')"
 	echo "$line"
 	SUMMARY+=("$line")
 	rm -f "$W/rot.mllm"
