@@ -32,7 +32,9 @@
 # machines, so each step also prints how much of its wall time the device
 # was busy: near 100 % means the step is bound by the disk.
 #
-# Floors measured in the same run: after convert, dd reads its input and
+# Floors measured in the same run: after exportrot, dd writes as many
+# bytes as its output with O_DIRECT (exportrot/floor near 1: the step
+# writes at the speed of the disk); after convert, dd reads its input and
 # writes as many bytes at once with O_DIRECT (convert/floor near 1: the
 # step runs at the speed of the disk); after quantize, dd reads its input,
 # its CPU time is spread over every core (quantize/max of the two near 1:
@@ -228,6 +230,16 @@ if [ "$MODE" = 7b ]; then
 else
 	step exportrot "$CK_BYTES" "$W/rot.pth" "" -- \
 		"$BIN/exportrot" --config_file "$CFG" --output_model "$W/rot.pth"
+	# exportrot's floor, measured now: dd writing as many bytes with
+	# O_DIRECT and fsync (its output is most of what it moves).
+	exportrot_secs=$LAST_SECS
+	t0=$(date +%s.%N)
+	dd if=/dev/zero of="$W/copy.bin" bs=8M count=$(($(stat -c %s "$W/rot.pth") / 8388608)) oflag=direct conv=fsync 2>/dev/null
+	write_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	rm -f "$W/copy.bin"
+	line="exportrot floor: dd writes as many bytes in $write_secs s; exportrot/floor $(awk -v c="$exportrot_secs" -v f="$write_secs" 'BEGIN{printf "%.2f", c/f}')"
+	echo "$line"
+	SUMMARY+=("$line")
 	step convert "$(stat -c %s "$W/rot.pth")" "$W/rot.mllm" "" -- \
 		"$BIN/convert" --quiet --type=torch --input_model "$W/rot.pth" --output_model "$W/rot.mllm"
 	convert_secs=$LAST_SECS
