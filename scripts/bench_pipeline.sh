@@ -288,7 +288,7 @@ else
 		status=1
 	fi
 	rm -f "$W/dec2.mllm" "$W/dec2.mllm.manifest.json"
-	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s (with its steal $(awk -v c="$quantize_cpu" -v s="$quantize_steal" -v n="$(nproc)" 'BEGIN{printf "%.1f", (c+s)/n}') s); quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}'); quantize on its cached input while dd reads it: $both_secs s (steal $both_steal s${resident:+, input ${resident} % cached}), quantize/that $(awk -v q="$quantize_secs" -v b="$both_secs" 'BEGIN{printf "%.2f", q/b}')"
+	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s ($(awk -v c="$quantize_cpu" -v s="$quantize_steal" -v n="$(nproc)" 'BEGIN{printf "%.1f", (c+s)/n}') s with the CPU time stolen from the VM meanwhile); quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}'); quantize on its cached input while dd reads it: $both_secs s (steal $both_steal s${resident:+, input ${resident} % cached}), quantize/that $(awk -v q="$quantize_secs" -v b="$both_secs" 'BEGIN{printf "%.2f", q/b}')"
 	echo "$line"
 	SUMMARY+=("$line")
 	rm -f "$W/rot.mllm"
