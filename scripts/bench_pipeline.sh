@@ -71,6 +71,18 @@ if [ "$avail_gb" -lt "$need_gb" ]; then
 	exit 1
 fi
 
+# secs_since T0: seconds from T0 (date +%s.%N) to now, one decimal.
+secs_since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
+# write_as_many LIKE OUT: dd writes as many bytes as LIKE has (whole 8 MB
+# blocks) to OUT with O_DIRECT and fsync.
+write_as_many() { dd if=/dev/zero of="$2" bs=8M count=$(($(stat -c %s "$1") / 8388608)) oflag=direct conv=fsync 2>/dev/null; }
+declare -a SUMMARY
+# summary_line TEXT: prints TEXT and keeps it for the summary at the end.
+summary_line() {
+	echo "$1"
+	SUMMARY+=("$1")
+}
+
 BIN=$W/bin
 mkdir -p "$BIN"
 go build -o "$BIN/" ./cmd/profile ./cmd/exportqnn ./cmd/exportrot ./cmd/convert ./cmd/quantize ./cmd/run ./scripts/gensynth
@@ -79,7 +91,7 @@ M=${SYNTH:-$W/model}
 if [ ! -f "$M/model.safetensors" ]; then
 	t0=$(date +%s.%N)
 	"$BIN/gensynth" --shape="$SHAPE" --seed=1 "$M"
-	echo "[gensynth] $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s"
+	echo "[gensynth] $(secs_since "$t0") s"
 fi
 # Reference: sequential write speed of the work directory's disk, with
 # fsync, measured in this run (the steps write large outputs with O_DIRECT
@@ -157,7 +169,6 @@ TICK=$(getconf CLK_TCK)
 steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
 
 status=0
-declare -a SUMMARY
 # step LABEL IN_BYTES OUT_FILE EXTRA -- CMD...: runs CMD under GNU time -v
 # and prints wall, CPU, peak RSS and throughput.
 step() {
@@ -200,8 +211,7 @@ step() {
 		}
 		printf "  steal %.1f s  %s", st, x
 	}')
-	echo "$line"
-	SUMMARY+=("$line")
+	summary_line "$line"
 	LAST_RSS_KB=$rss_kb
 	LAST_SECS=$secs
 	LAST_CPU=$cpu
@@ -234,12 +244,10 @@ else
 	# O_DIRECT and fsync (its output is most of what it moves).
 	exportrot_secs=$LAST_SECS
 	t0=$(date +%s.%N)
-	dd if=/dev/zero of="$W/copy.bin" bs=8M count=$(($(stat -c %s "$W/rot.pth") / 8388608)) oflag=direct conv=fsync 2>/dev/null
-	write_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	write_as_many "$W/rot.pth" "$W/copy.bin"
+	write_secs=$(secs_since "$t0")
 	rm -f "$W/copy.bin"
-	line="exportrot floor: dd writes as many bytes in $write_secs s; exportrot/floor $(awk -v c="$exportrot_secs" -v f="$write_secs" 'BEGIN{printf "%.2f", c/f}')"
-	echo "$line"
-	SUMMARY+=("$line")
+	summary_line "exportrot floor: dd writes as many bytes in $write_secs s; exportrot/floor $(awk -v c="$exportrot_secs" -v f="$write_secs" 'BEGIN{printf "%.2f", c/f}')"
 	step convert "$(stat -c %s "$W/rot.pth")" "$W/rot.mllm" "" -- \
 		"$BIN/convert" --quiet --type=torch --input_model "$W/rot.pth" --output_model "$W/rot.mllm"
 	convert_secs=$LAST_SECS
@@ -249,13 +257,11 @@ else
 	sync
 	t0=$(date +%s.%N)
 	dd if="$W/rot.pth" of=/dev/null bs=8M iflag=direct 2>/dev/null &
-	dd if=/dev/zero of="$W/copy.bin" bs=8M count=$(($(stat -c %s "$W/rot.pth") / 8388608)) oflag=direct conv=fsync 2>/dev/null
+	write_as_many "$W/rot.pth" "$W/copy.bin"
 	wait
-	copy_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	copy_secs=$(secs_since "$t0")
 	rm -f "$W/copy.bin" "$W/rot.pth"
-	line="convert floor: dd reads its input and writes as many bytes at once in $copy_secs s; convert/floor $(awk -v c="$convert_secs" -v f="$copy_secs" 'BEGIN{printf "%.2f", c/f}')"
-	echo "$line"
-	SUMMARY+=("$line")
+	summary_line "convert floor: dd reads its input and writes as many bytes at once in $copy_secs s; convert/floor $(awk -v c="$convert_secs" -v f="$copy_secs" 'BEGIN{printf "%.2f", c/f}')"
 	step quantize "$(stat -c %s "$W/rot.mllm")" "$W/dec.mllm" "" -- \
 		"$BIN/quantize" "$W/rot.mllm" "$W/dec.mllm" Q4_K
 	quantize_secs=$LAST_SECS
@@ -270,7 +276,7 @@ else
 	# cost the vCPUs time (steal), so it can exceed both others.
 	t0=$(date +%s.%N)
 	dd if="$W/rot.mllm" of=/dev/null bs=8M iflag=direct 2>/dev/null
-	read_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	read_secs=$(secs_since "$t0")
 	cat "$W/rot.mllm" >/dev/null
 	resident=""
 	if command -v fincore >/dev/null; then
@@ -281,16 +287,14 @@ else
 	dd if="$W/rot.mllm" of=/dev/null bs=8M iflag=direct 2>/dev/null &
 	"$BIN/quantize" --quiet "$W/rot.mllm" "$W/dec2.mllm" Q4_K >/dev/null
 	wait
-	both_secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
+	both_secs=$(secs_since "$t0")
 	both_steal=$(awk -v a="$st0" -v b="$(steal_ticks)" -v t="$TICK" 'BEGIN{printf "%.1f", (b-a)/t}')
 	if ! cmp -s "$W/dec.mllm" "$W/dec2.mllm"; then
 		echo "[quantize] FAIL: a second run on the same input wrote different bytes"
 		status=1
 	fi
 	rm -f "$W/dec2.mllm" "$W/dec2.mllm.manifest.json"
-	line="quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s ($(awk -v c="$quantize_cpu" -v s="$quantize_steal" -v n="$(nproc)" 'BEGIN{printf "%.1f", (c+s)/n}') s with the CPU time stolen from the VM meanwhile); quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}'); quantize on its cached input while dd reads it: $both_secs s (steal $both_steal s${resident:+, input ${resident} % cached}), quantize/that $(awk -v q="$quantize_secs" -v b="$both_secs" 'BEGIN{printf "%.2f", q/b}')"
-	echo "$line"
-	SUMMARY+=("$line")
+	summary_line "quantize floors: dd reads its input in $read_secs s; its CPU time over $(nproc) cores is $(awk -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{printf "%.1f", c/n}') s ($(awk -v c="$quantize_cpu" -v s="$quantize_steal" -v n="$(nproc)" 'BEGIN{printf "%.1f", (c+s)/n}') s with the CPU time stolen from the VM meanwhile); quantize/max $(awk -v q="$quantize_secs" -v r="$read_secs" -v c="$quantize_cpu" -v n="$(nproc)" 'BEGIN{m = r; if (c/n > m) m = c/n; printf "%.2f", q/m}'); quantize on its cached input while dd reads it: $both_secs s (steal $both_steal s${resident:+, input ${resident} % cached}), quantize/that $(awk -v q="$quantize_secs" -v b="$both_secs" 'BEGIN{printf "%.2f", q/b}')"
 	rm -f "$W/rot.mllm"
 	prompt=$(/usr/bin/python3 -c "t=open('testdata/text/austen-persuasion.txt',encoding='utf-8').read(); print(' '.join(t[30000:30700].split()))")
 	step run "$(($(stat -c %s "$W/npu.mllm") + $(stat -c %s "$W/dec.mllm")))" "" "" -- \

@@ -80,6 +80,38 @@ GLOBL q4kVec<>(SB), RODATA|NOPTR, $64
 	VPMAXSD Y11, R, R; \
 	VPMINSD Y12, R, R
 
+// The candidate loops, one row of one super-block (row pointer P, min
+// MIN, inverse scale IS): Y10 gets x and Y11 the level of t = IS·(x − MIN),
+// by rounding to nearest even (CANDT, no clamp) or by the integer path
+// (CANDTINT: nearestInt and the clamp to 0..15, with 0x007FFFFF in Y14, 15
+// in Y15 and 12582912.0 in Y13); CANDSUMS stores the level in la and adds
+// w·l, w·l·l and w·l·x to SL, SL2 and SXL (Y12 is scratch).
+#define CANDT(P, MIN, IS) \
+	VMOVUPS  OX(P), Y10; \
+	VSUBPS   MIN, Y10, Y11; \
+	VMULPS   Y11, IS, Y11; \
+	VROUNDPS $0, Y11, Y11
+
+#define CANDTINT(P, MIN, IS) \
+	VMOVUPS   OX(P), Y10; \
+	VSUBPS    MIN, Y10, Y11; \
+	VMULPS    Y11, IS, Y11; \
+	VADDPS    Y13, Y11, Y11; \
+	VPAND     Y14, Y11, Y11; \
+	VPSUBD    q4kVec<>+0(SB), Y11, Y11; \
+	VPMAXSD   q4kVec<>+32(SB), Y11, Y11; \
+	VPMINSD   Y15, Y11, Y11; \
+	VCVTDQ2PS Y11, Y11
+
+#define CANDSUMS(P, SL, SL2, SXL) \
+	VMOVUPS Y11, OLA(P); \
+	VMULPS  OW(P), Y11, Y12; \
+	VADDPS  Y12, SL, SL; \
+	VMULPS  Y11, Y12, Y11; \
+	VADDPS  Y11, SL2, SL2; \
+	VMULPS  Y10, Y12, Y10; \
+	VADDPS  Y10, SXL, SXL
+
 // func q4kScalesAVX2(xa, xb *float32, sa, sb *q4kLanes)
 // Two super-blocks (xa into sa, xb into sb) are searched together: their
 // candidate loops are interleaved so that one's dependency chain (each
@@ -328,65 +360,25 @@ cand:
 	BCAST32(24, Y15)     // 15.0
 
 fast:
-	VMOVUPS OX(R9), Y10
-	VSUBPS  Y2, Y10, Y11
-	VMULPS  Y11, Y0, Y11
-	VROUNDPS $0, Y11, Y11 // nearest, ties to even
-	VMAXPS  Y14, Y11, Y11 // t > 0 ? t : 0 (−0 becomes 0)
-	VMINPS  Y15, Y11, Y11 // t < 15 ? t : 15
-	VMOVUPS Y11, OLA(R9)
-	VMULPS  OW(R9), Y11, Y12
-	VADDPS  Y12, Y4, Y4
-	VMULPS  Y11, Y12, Y11
-	VADDPS  Y11, Y5, Y5
-	VMULPS  Y10, Y12, Y10
-	VADDPS  Y10, Y6, Y6
-
-	VMOVUPS OX(R10), Y10
-	VSUBPS  Y3, Y10, Y11
-	VMULPS  Y11, Y1, Y11
-	VROUNDPS $0, Y11, Y11
-	VMAXPS  Y14, Y11, Y11
-	VMINPS  Y15, Y11, Y11
-	VMOVUPS Y11, OLA(R10)
-	VMULPS  OW(R10), Y11, Y12
-	VADDPS  Y12, Y7, Y7
-	VMULPS  Y11, Y12, Y11
-	VADDPS  Y11, Y8, Y8
-	VMULPS  Y10, Y12, Y10
-	VADDPS  Y10, Y9, Y9
-
-	ADDQ $32, R9
-	ADDQ $32, R10
-	DECQ CX
-	JNZ  fast
-	JMP  post
+	CANDT(R9, Y2, Y0)
+	VMAXPS Y14, Y11, Y11 // t > 0 ? t : 0 (−0 becomes 0)
+	VMINPS Y15, Y11, Y11 // t < 15 ? t : 15
+	CANDSUMS(R9, Y4, Y5, Y6)
+	CANDT(R10, Y3, Y1)
+	VMAXPS Y14, Y11, Y11
+	VMINPS Y15, Y11, Y11
+	CANDSUMS(R10, Y7, Y8, Y9)
+	ADDQ   $32, R9
+	ADDQ   $32, R10
+	DECQ   CX
+	JNZ    fast
+	JMP    post
 
 noclamp:
-	VMOVUPS  OX(R9), Y10
-	VSUBPS   Y2, Y10, Y11
-	VMULPS   Y11, Y0, Y11
-	VROUNDPS $0, Y11, Y11
-	VMOVUPS  Y11, OLA(R9)
-	VMULPS   OW(R9), Y11, Y12
-	VADDPS   Y12, Y4, Y4
-	VMULPS   Y11, Y12, Y11
-	VADDPS   Y11, Y5, Y5
-	VMULPS   Y10, Y12, Y10
-	VADDPS   Y10, Y6, Y6
-
-	VMOVUPS  OX(R10), Y10
-	VSUBPS   Y3, Y10, Y11
-	VMULPS   Y11, Y1, Y11
-	VROUNDPS $0, Y11, Y11
-	VMOVUPS  Y11, OLA(R10)
-	VMULPS   OW(R10), Y11, Y12
-	VADDPS   Y12, Y7, Y7
-	VMULPS   Y11, Y12, Y11
-	VADDPS   Y11, Y8, Y8
-	VMULPS   Y10, Y12, Y10
-	VADDPS   Y10, Y9, Y9
-
+	CANDT(R9, Y2, Y0)
+	CANDSUMS(R9, Y4, Y5, Y6)
+	CANDT(R10, Y3, Y1)
+	CANDSUMS(R10, Y7, Y8, Y9)
 	ADDQ $32, R9
 	ADDQ $32, R10
 	DECQ CX
@@ -398,40 +390,10 @@ exact:
 	BCAST32(12, Y15)
 
 inner:
-	VMOVUPS   OX(R9), Y10
-	VSUBPS    Y2, Y10, Y11
-	VMULPS    Y11, Y0, Y11
-	VADDPS    Y13, Y11, Y11
-	VPAND     Y14, Y11, Y11
-	VPSUBD    q4kVec<>+0(SB), Y11, Y11
-	VPMAXSD   q4kVec<>+32(SB), Y11, Y11
-	VPMINSD   Y15, Y11, Y11
-	VCVTDQ2PS Y11, Y11
-	VMOVUPS   Y11, OLA(R9)
-	VMULPS    OW(R9), Y11, Y12 // wl = w·l
-	VADDPS    Y12, Y4, Y4
-	VMULPS    Y11, Y12, Y11
-	VADDPS    Y11, Y5, Y5
-	VMULPS    Y10, Y12, Y10
-	VADDPS    Y10, Y6, Y6
-
-	VMOVUPS   OX(R10), Y10
-	VSUBPS    Y3, Y10, Y11
-	VMULPS    Y11, Y1, Y11
-	VADDPS    Y13, Y11, Y11
-	VPAND     Y14, Y11, Y11
-	VPSUBD    q4kVec<>+0(SB), Y11, Y11
-	VPMAXSD   q4kVec<>+32(SB), Y11, Y11
-	VPMINSD   Y15, Y11, Y11
-	VCVTDQ2PS Y11, Y11
-	VMOVUPS   Y11, OLA(R10)
-	VMULPS    OW(R10), Y11, Y12
-	VADDPS    Y12, Y7, Y7
-	VMULPS    Y11, Y12, Y11
-	VADDPS    Y11, Y8, Y8
-	VMULPS    Y10, Y12, Y10
-	VADDPS    Y10, Y9, Y9
-
+	CANDTINT(R9, Y2, Y0)
+	CANDSUMS(R9, Y4, Y5, Y6)
+	CANDTINT(R10, Y3, Y1)
+	CANDSUMS(R10, Y7, Y8, Y9)
 	ADDQ $32, R9
 	ADDQ $32, R10
 	DECQ CX
